@@ -1,0 +1,456 @@
+"""The broadcast store of one application, with AMS's rules.
+
+Broadcasts are kept as the JSON objects AMS serialises: every property of its
+``Broadcast`` class, nulls included, in declaration order. The store is safe
+to use from many threads at once; each call is atomic.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import secrets
+import string
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mockams.errors import StreamStateError
+
+__all__ = [
+    "BROADCAST_DEFAULTS",
+    "STALE_AFTER_MS",
+    "BroadcastStore",
+    "CreateRejected",
+    "is_valid_stream_id",
+]
+
+# Every property of AMS 3.x's Broadcast, in the order AMS writes them.
+BROADCAST_DEFAULTS: dict[str, Any] = {
+    "streamId": None,
+    "status": None,
+    "playListStatus": None,
+    "type": "liveStream",
+    "publishType": None,
+    "name": None,
+    "description": None,
+    "publish": True,
+    "date": 0,
+    "plannedStartDate": 0,
+    "plannedEndDate": 0,
+    "duration": 0,
+    "endPointList": None,
+    "playListItemList": None,
+    "publicStream": True,
+    "is360": False,
+    "listenerHookURL": None,
+    "category": None,
+    "ipAddr": None,
+    "username": None,
+    "password": None,
+    "quality": None,
+    "speed": 0.0,
+    "streamUrl": None,
+    "originAdress": None,
+    "mp4Enabled": 0,
+    "webMEnabled": 0,
+    "seekTimeInMs": 0,
+    "subtracksLimit": -1,
+    "expireDurationMS": 0,
+    "rtmpURL": None,
+    "zombi": False,
+    "pendingPacketSize": 0,
+    "hlsViewerCount": 0,
+    "dashViewerCount": 0,
+    "webRTCViewerCount": 0,
+    "rtmpViewerCount": 0,
+    "startTime": 0,
+    "receivedBytes": 0,
+    "bitrate": 0,
+    "width": 0,
+    "height": 0,
+    "encoderQueueSize": 0,
+    "dropPacketCountInIngestion": 0,
+    "dropFrameCountInEncoding": 0,
+    "packetLostRatio": 0.0,
+    "packetsLost": 0,
+    "jitterMs": 0,
+    "rttMs": 0,
+    "userAgent": "N/A",
+    "remoteIp": None,
+    "latitude": None,
+    "longitude": None,
+    "altitude": None,
+    "mainTrackStreamId": None,
+    "absoluteStartTimeMs": 0,
+    "webRTCViewerLimit": -1,
+    "hlsViewerLimit": -1,
+    "dashViewerLimit": -1,
+    "subFolder": None,
+    "currentPlayIndex": 0,
+    "metaData": None,
+    "playlistLoopEnabled": True,
+    "updateTime": 0,
+    "role": None,
+    "hlsParameters": None,
+    "autoStartStopEnabled": False,
+    "encoderSettingsList": None,
+    "virtual": False,
+    "maxIdleTime": 0,
+    "anyoneWatching": False,
+}
+
+# Properties the server computes; a request cannot set them.
+_COMPUTED = {"anyoneWatching"}
+# Properties an update (AMS's BroadcastUpdate) silently leaves alone.
+_NOT_UPDATED = {
+    "streamId",
+    "type",
+    "category",
+    "publishType",
+    "publish",
+    "date",
+    "publicStream",
+    "is360",
+    "mp4Enabled",
+    "webMEnabled",
+    "expireDurationMS",
+    "rtmpURL",
+    "zombi",
+    "rtmpViewerCount",
+    "hlsParameters",
+    "anyoneWatching",
+}
+_SEARCH_BLANKS = re.compile(r"[\n|\r\t]")
+_VIEWER_COUNTS = (
+    "hlsViewerCount",
+    "dashViewerCount",
+    "webRTCViewerCount",
+    "rtmpViewerCount",
+)
+
+STALE_AFTER_MS = 20_000
+_ID_CHARACTERS = re.compile(r"[^a-z0-9\-_.]", re.IGNORECASE)
+_ALPHANUMERIC = string.ascii_letters + string.digits
+_nano_counter = itertools.count(time.monotonic_ns())
+
+
+class CreateRejected(Exception):
+    """AMS answers a create with 400 and this message."""
+
+
+def is_valid_stream_id(stream_id: str) -> bool:
+    """AMS accepts letters, digits, ``-``, ``_`` and ``.`` in a stream id."""
+    return not _ID_CHARACTERS.search(stream_id)
+
+
+def _java_order(text: str) -> bytes:
+    """Sort key of ``String.compareTo``: UTF-16 code units."""
+    return text.encode("utf-16-be", "surrogatepass")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def generate_stream_id() -> str:
+    """16 random alphanumerics then a nanosecond counter, as AMS makes them."""
+    prefix = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
+    return f"{prefix}{next(_nano_counter)}"
+
+
+def _as_read(
+    broadcast: dict[str, Any], now_ms: int, publishing: bool = False
+) -> dict[str, Any]:
+    """A copy as a read returns it.
+
+    A connected publisher keeps ``updateTime`` fresh. A stream stored as live
+    that has not reported for 20 s reads as ``terminated_unexpectedly``.
+    """
+    if publishing:
+        broadcast["updateTime"] = now_ms
+    shown = copy.deepcopy(broadcast)
+    shown["anyoneWatching"] = any(shown[name] != 0 for name in _VIEWER_COUNTS)
+    stale = now_ms - int(shown["updateTime"] or 0) >= STALE_AFTER_MS
+    live = shown["status"] in ("broadcasting", "preparing")
+    if live and stale and not shown["virtual"]:
+        shown["status"] = "terminated_unexpectedly"
+
+    return shown
+
+
+class BroadcastStore:
+    """The broadcasts and recordings of one application."""
+
+    def __init__(self, app: str, host: str = "127.0.0.1") -> None:
+        self.app = app
+        self.host = host
+        self._broadcasts: dict[str, dict[str, Any]] = {}
+        self._vods: list[dict[str, Any]] = []
+        self._files: set[str] = set()
+        self._publishing: set[str] = set()
+        self._lock = threading.RLock()
+
+    def create(
+        self, request: Mapping[str, Any] | None, hook_url: str
+    ) -> dict[str, Any]:
+        """Store a broadcast as AMS's create does and return it.
+
+        Raises :class:`CreateRejected` with AMS's message for a taken or
+        invalid stream id. ``hook_url`` is the application's at this moment.
+        """
+        fields = dict(BROADCAST_DEFAULTS)
+        for name, value in (request or {}).items():
+            if name in fields and name not in _COMPUTED:
+                fields[name] = value
+
+        with self._lock:
+            stream_id = str(fields["streamId"] or "").strip()
+            if stream_id and stream_id in self._broadcasts:
+                raise CreateRejected(
+                    "Stream id is already being used. "
+                    "Please change stream id or keep it empty"
+                )
+            if stream_id and not is_valid_stream_id(stream_id):
+                raise CreateRejected("Stream id is not valid.")
+
+            stream_id = stream_id or generate_stream_id()
+            now = _now_ms()
+            fields["streamId"] = stream_id
+            fields["status"] = "created"
+            fields["date"] = now
+            fields["originAdress"] = self.host
+            fields["rtmpURL"] = f"rtmp://{self.host}/{self.app}/{stream_id}"
+            if not fields["listenerHookURL"] and hook_url:
+                fields["listenerHookURL"] = hook_url
+            self._broadcasts[stream_id] = fields
+
+            return _as_read(fields, now)
+
+    def get(self, stream_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None:
+                return None
+            return _as_read(stored, _now_ms(), stream_id in self._publishing)
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every broadcast as a read returns it, by ascending stream id as AMS lists."""
+        now = _now_ms()
+        with self._lock:
+            return [
+                _as_read(
+                    self._broadcasts[stream_id], now, stream_id in self._publishing
+                )
+                for stream_id in sorted(self._broadcasts, key=_java_order)
+            ]
+
+    def search(self, text: str) -> list[dict[str, Any]]:
+        """Broadcasts whose name or stream id contains ``text``, in any case."""
+        needle = _SEARCH_BLANKS.sub("_", text).lower()
+
+        return [
+            item
+            for item in self.all()
+            if needle in str(item["streamId"]).lower()
+            or (item["name"] is not None and needle in str(item["name"]).lower())
+        ]
+
+    def update(self, stream_id: str, changes: Mapping[str, Any]) -> bool:
+        """Apply AMS's partial update; ``False`` for an unknown id.
+
+        ``None`` leaves a property unchanged; some properties are never
+        updated; ``status`` changes only on live streams.
+        """
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None:
+                return False
+            for name, value in changes.items():
+                if value is None or name in _NOT_UPDATED or name not in stored:
+                    continue
+                if name == "updateTime" and not int(value) > 0:
+                    continue
+                if name == "listenerHookURL" and not value:
+                    continue
+                if name == "status" and stored["type"] != "liveStream":
+                    continue
+                stored[name] = value
+
+            return True
+
+    def delete(self, stream_id: str, subtracks: bool = False) -> dict[str, Any] | None:
+        """Remove a broadcast, and with ``subtracks`` every track of its room."""
+        with self._lock:
+            self._publishing.discard(stream_id)
+            removed = self._broadcasts.pop(stream_id, None)
+            if removed is not None and subtracks:
+                tracks = [
+                    track_id
+                    for track_id, item in self._broadcasts.items()
+                    if item["mainTrackStreamId"] == stream_id
+                ]
+                for track_id in tracks:
+                    self._publishing.discard(track_id)
+                    del self._broadcasts[track_id]
+
+            return removed
+
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(item["status"] == "broadcasting" for item in self.all())
+
+    def is_live(self, stream_id: str) -> bool:
+        """A publisher is connected: the stream is broadcasting and reporting."""
+        with self._lock:
+            return stream_id in self._publishing
+
+    def start(
+        self,
+        stream_id: str,
+        publish_type: str,
+        hook_url: str = "",
+        metadata: str | None = None,
+    ) -> dict[str, Any]:
+        """A publisher starts; a stream never created becomes a *zombi* broadcast.
+
+        ``hook_url`` is the application's, for a zombi; ``metadata``, when
+        given, replaces the broadcast's (AMS stores RTMP query parameters so).
+        """
+        now = _now_ms()
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None:
+                if not stream_id or not is_valid_stream_id(stream_id):
+                    raise StreamStateError(f"stream id {stream_id!r} is not valid")
+                stored = dict(BROADCAST_DEFAULTS)
+                stored.update(
+                    streamId=stream_id,
+                    zombi=True,
+                    date=now,
+                    mainTrackStreamId="",
+                    metaData="",
+                    role="",
+                    rtmpURL=f"rtmp://{self.host}/{self.app}/{stream_id}",
+                    listenerHookURL=hook_url or None,
+                )
+                self._broadcasts[stream_id] = stored
+            elif stream_id in self._publishing:
+                raise StreamStateError(f"stream {stream_id!r} is already broadcasting")
+
+            self._publishing.add(stream_id)
+            stored.update(
+                status="broadcasting",
+                publishType=publish_type,
+                startTime=now,
+                absoluteStartTimeMs=now,
+                updateTime=now,
+                originAdress=self.host,
+                hlsViewerCount=0,
+                dashViewerCount=0,
+                webRTCViewerCount=0,
+            )
+            if metadata is not None:
+                stored["metaData"] = metadata
+
+            return _as_read(stored, now)
+
+    def finish(self, stream_id: str) -> dict[str, Any]:
+        """The publisher stops: the broadcast turns ``finished``; a zombi one goes."""
+        now = _now_ms()
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None or stored["status"] != "broadcasting":
+                state = "does not exist" if stored is None else f"is {stored['status']}"
+                raise StreamStateError(
+                    f"stream {stream_id!r} is not broadcasting: it {state}"
+                )
+            stored.update(
+                status="finished",
+                updateTime=now,
+                duration=max(now - int(stored["startTime"] or now), 0),
+                hlsViewerCount=0,
+                dashViewerCount=0,
+                webRTCViewerCount=0,
+            )
+            self._publishing.discard(stream_id)
+            shown = _as_read(stored, now)
+            if stored["zombi"]:
+                del self._broadcasts[stream_id]
+
+            return shown
+
+    def stall(self, stream_id: str, silent_for_ms: int = 0) -> dict[str, Any]:
+        """A live stream stops reporting without ending, as when AMS loses it.
+
+        ``silent_for_ms`` backdates its last report; once that passes 20 s,
+        reads show ``terminated_unexpectedly``. No hook is sent.
+        """
+        now = _now_ms()
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None or stored["status"] != "broadcasting":
+                raise StreamStateError(f"stream {stream_id!r} is not broadcasting")
+            self._publishing.discard(stream_id)
+            stored["updateTime"] = now - silent_for_ms
+
+            return _as_read(stored, now)
+
+    def add_vod(
+        self,
+        broadcast: Mapping[str, Any],
+        base_name: str,
+        extension: str,
+        duration_ms: int,
+    ) -> dict[str, Any]:
+        """Record a finished file: ``stream1.mp4``, then ``stream1_1.mp4``..."""
+        now = _now_ms()
+        with self._lock:
+            name = base_name
+            counter = itertools.count(1)
+            while f"{name}.{extension}" in self._files:
+                name = f"{base_name}_{next(counter)}"
+            file_name = f"{name}.{extension}"
+            self._files.add(file_name)
+            suffix = base_name[len(str(broadcast.get("streamId"))) + 1 :]
+            resolution = suffix.split("p", 1)[0] if suffix else ""
+            stream_name = broadcast.get("name") or file_name
+            if resolution.isdigit() and broadcast.get("name"):
+                stream_name += f" ({resolution}p)"
+            vod = {
+                "streamName": stream_name,
+                "vodName": file_name,
+                "streamId": broadcast.get("streamId"),
+                "creationDate": now,
+                "startTime": broadcast.get("startTime") or now,
+                "duration": duration_ms,
+                "fileSize": max(duration_ms, 0) * 250,
+                "filePath": f"streams/{file_name}",
+                "vodId": "".join(secrets.choice(_ALPHANUMERIC) for _ in range(24)),
+                "type": "streamVod",
+                "previewFilePath": None,
+                "processStatus": None,
+                "processStartTime": 0,
+                "processEndTime": 0,
+                "description": broadcast.get("description"),
+                "metadata": broadcast.get("metaData"),
+                "latitude": broadcast.get("latitude"),
+                "longitude": broadcast.get("longitude"),
+                "altitude": broadcast.get("altitude"),
+            }
+            self._vods.append(vod)
+
+            return dict(vod)
+
+    def vods(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(vod) for vod in self._vods]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._broadcasts.clear()
+            self._vods.clear()
+            self._files.clear()
+            self._publishing.clear()

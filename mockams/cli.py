@@ -1,0 +1,199 @@
+"""The ``mockams`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from mockams import __version__
+from mockams.errors import MockAMSError
+from mockams.server import MockAMS
+from mockams.settings import AmsVersion, content_type_from_name
+
+__all__ = ["main"]
+
+logger = logging.getLogger("mockams")
+
+
+def _content_type(value: str) -> str:
+    try:
+        return content_type_from_name(value)
+    except MockAMSError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _version(value: str) -> AmsVersion:
+    try:
+        return AmsVersion.parse(value)
+    except MockAMSError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is below 0")
+
+    return number
+
+
+def _port(value: str) -> int:
+    number = _count(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (0 to 65535)")
+
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockams",
+        description="A mock Ant Media Server that sends webhooks exactly as AMS does.",
+    )
+    parser.add_argument("--version", action="version", version=f"mockams {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="Run the mock AMS: REST API, hook sender and control API",
+        description="Run the mock AMS until Ctrl-C.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="Address to listen on")
+    serve.add_argument(
+        "--port", type=_port, default=5080, help="Port to listen on (0: any)"
+    )
+    serve.add_argument(
+        "--app",
+        dest="apps",
+        action="append",
+        metavar="NAME",
+        help="Application to serve; repeat for more (default: LiveApp)",
+    )
+    serve.add_argument(
+        "--hook-url",
+        default="",
+        metavar="URL",
+        help="Application hook URL (listenerHookURL)",
+    )
+    serve.add_argument(
+        "--content-type",
+        type=_content_type,
+        default="form",
+        metavar="TYPE",
+        help="Hook encoding: form (default), json, or a media type",
+    )
+    serve.add_argument(
+        "--retry-count",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="Retries after a failed hook",
+    )
+    serve.add_argument(
+        "--retry-delay",
+        type=_count,
+        default=1000,
+        metavar="MS",
+        help="Delay between retries",
+    )
+    serve.add_argument(
+        "--ams-version",
+        type=_version,
+        default="current",
+        metavar="VERSION",
+        help="AMS release to imitate: current, seed, or a number like 2.10",
+    )
+    serve.add_argument(
+        "--workers", type=_count, default=20, metavar="N", help="Hook workers"
+    )
+    serve.add_argument(
+        "-v", "--verbose", action="store_true", help="Also log hook bodies"
+    )
+    serve.add_argument("-q", "--quiet", action="store_true", help="Log warnings only")
+
+    return parser
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(
+        logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    )
+    logger.propagate = False
+
+
+def _serve(options: argparse.Namespace) -> int:
+    _configure_logging(options.verbose, options.quiet)
+    if options.workers < 1:
+        print("mockams serve: error: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    ams = MockAMS(
+        apps=options.apps or ("LiveApp",),
+        host=options.host,
+        port=options.port,
+        hook_url=options.hook_url,
+        content_type=options.content_type,
+        retry_count=options.retry_count,
+        retry_delay_ms=options.retry_delay,
+        ams_version=options.ams_version,
+        workers=options.workers,
+    )
+    try:
+        ams.start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"mockams serve: cannot listen on {options.host}:{options.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"mockams {__version__} imitating AMS {options.ams_version} on {ams.url}; "
+        "Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    while not stop.wait(0.5):
+        pass
+    delivered = len(ams.log)
+    pending = ams.stop()
+    print(
+        f"mockams stopped: {delivered} deliveries made, "
+        f"{pending} still pending were dropped",
+        file=sys.stderr,
+    )
+
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mockams`` command; return its exit code."""
+    parser = _parser()
+    options = parser.parse_args(argv)
+    if options.command == "serve":
+        return _serve(options)
+
+    parser.print_help(sys.stderr)
+
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

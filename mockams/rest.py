@@ -1,0 +1,316 @@
+"""The AMS REST API: broadcasts of each application and application settings.
+
+Paths, status codes, messages and JSON shapes follow AMS 3.x:
+``/{app}/rest/v2/broadcasts/...``, the REST v1 ``/{app}/rest/broadcast/create``
+of the original webhook guide, and ``/rest/v2/applications/settings/{app}``.
+Errors that AMS leaves to its Tomcat container come back as Tomcat's HTML page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from mockams.binding import bind_broadcast, invalid_source
+from mockams.broadcasts import CreateRejected
+from mockams.errors import ConfigError
+from mockams.lifecycle import Application, Lifecycle, UnknownAppError
+from mockams.web import (
+    BadBody,
+    http_error_response,
+    json_response,
+    read_json,
+    text_response,
+    tomcat_error,
+)
+
+__all__ = ["MAX_PAGE", "RestApi", "result"]
+
+logger = logging.getLogger("mockams")
+
+MAX_PAGE = 250
+_BROADCASTS = "/<app>/rest/v2/broadcasts"
+_SETTINGS = "/rest/v2/applications/settings/<app>"
+_SEARCH_BLANKS = re.compile(r"[\n|\r\t]")
+
+
+def result(
+    success: bool, message: str = "", data_id: str | None = ""
+) -> dict[str, Any]:
+    """AMS's ``Result`` object."""
+    return {"success": success, "message": message, "dataId": data_id, "errorId": 0}
+
+
+class RestApi:
+    """WSGI routes of the AMS REST API over a :class:`Lifecycle`."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+        page = f"{_BROADCASTS}/list/<int(signed=True):offset>/<int(signed=True):size>"
+        self.url_map = Map(
+            [
+                Rule(f"{_BROADCASTS}/create", endpoint="create", methods=["POST"]),
+                Rule(
+                    "/<app>/rest/broadcast/create",
+                    endpoint="create_v1",
+                    methods=["POST"],
+                ),
+                Rule(page, endpoint="list", methods=["GET"]),
+                Rule(f"{_BROADCASTS}/count", endpoint="count", methods=["GET"]),
+                Rule(
+                    f"{_BROADCASTS}/count/<search>", endpoint="count", methods=["GET"]
+                ),
+                Rule(
+                    f"{_BROADCASTS}/active-live-stream-count",
+                    endpoint="active",
+                    methods=["GET"],
+                ),
+                Rule(f"{_BROADCASTS}/<stream_id>", endpoint="get", methods=["GET"]),
+                Rule(f"{_BROADCASTS}/<stream_id>", endpoint="update", methods=["PUT"]),
+                Rule(
+                    f"{_BROADCASTS}/<stream_id>", endpoint="delete", methods=["DELETE"]
+                ),
+                Rule(
+                    _BROADCASTS,
+                    endpoint="delete_bulk",
+                    methods=["DELETE"],
+                    strict_slashes=False,
+                ),
+                Rule(_SETTINGS, endpoint="get_settings", methods=["GET"]),
+                Rule(_SETTINGS, endpoint="set_settings", methods=["POST"]),
+            ]
+        )
+        self._handlers: dict[str, Callable[..., Response]] = {
+            "create": self.create,
+            "create_v1": self.create_v1,
+            "list": self.list,
+            "count": self.count,
+            "active": self.active,
+            "get": self.get,
+            "update": self.update,
+            "delete": self.delete,
+            "delete_bulk": self.delete_bulk,
+            "get_settings": self.get_settings,
+            "set_settings": self.set_settings,
+        }
+
+    def handle(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, matched = adapter.match()
+        except HTTPException as error:
+            return http_error_response(error)
+
+        args = dict(matched)
+        try:
+            app = self.lifecycle.app(args.pop("app"))
+        except UnknownAppError:
+            return tomcat_error(404)
+        if not endpoint.endswith("settings"):
+            denied = _access_denied(request, app)
+            if denied is not None:
+                return denied
+        try:
+            return self._handlers[endpoint](request, app, **args)
+        except BadBody as error:
+            if error.status == 415:
+                return tomcat_error(415)
+            return text_response(error.message, error.status)
+
+    # Broadcasts
+
+    def create(self, request: Request, app: Application) -> Response:
+        body = bind_broadcast(request, "Broadcast")
+        auto_start = request.args.get("autoStart", "").lower() == "true"
+        if auto_start:
+            return self._create_started(app, body)
+        rejected = invalid_source(body or {})
+        if rejected:
+            return json_response(result(False, rejected), 400)
+        try:
+            broadcast = app.broadcasts.create(body, app.settings.hook_url)
+        except CreateRejected as error:
+            return json_response(result(False, str(error)), 400)
+
+        return json_response(broadcast)
+
+    def _create_started(
+        self, app: Application, body: dict[str, Any] | None
+    ) -> Response:
+        """``autoStart`` applies to IP cameras and stream sources only."""
+        if body is None:
+            return json_response(result(False, "unexpected parameters received"))
+        if body.get("type") not in ("ipCamera", "streamSource"):
+            message = "Auto start query needs an IP camera or stream source."
+            return json_response(result(False, message))
+        try:
+            broadcast = app.broadcasts.create(body, app.settings.hook_url)
+        except CreateRejected as error:
+            return json_response(result(False, str(error)), 400)
+
+        return json_response(result(True, "", broadcast["streamId"]))
+
+    def create_v1(self, request: Request, app: Application) -> Response:
+        body = dict(bind_broadcast(request, "Broadcast") or {})
+        body["streamId"] = ""
+
+        return json_response(app.broadcasts.create(body, app.settings.hook_url))
+
+    def get(self, request: Request, app: Application, stream_id: str) -> Response:
+        broadcast = app.broadcasts.get(stream_id)
+        if broadcast is None:
+            return tomcat_error(404)
+
+        return json_response(broadcast)
+
+    def list(
+        self, request: Request, app: Application, offset: int, size: int
+    ) -> Response:
+        search = request.args.get("search")
+        items = app.broadcasts.search(search) if search else app.broadcasts.all()
+        type_by = request.args.get("type_by")
+        if type_by:
+            items = [item for item in items if item["type"] == type_by]
+
+        sort_by = request.args.get("sort_by")
+        order_by = request.args.get("order_by")
+        if sort_by in ("name", "date", "status") and order_by is not None:
+            if sort_by == "name" and any(item["name"] is None for item in items):
+                # AMS lower-cases every name to sort: a broadcast without one fails.
+                return tomcat_error(500, "java.lang.NullPointerException")
+            items.sort(
+                key=lambda item: _sort_key(item, sort_by), reverse=order_by == "desc"
+            )
+
+        offset = max(offset, 0)
+        end = min(offset + min(size, MAX_PAGE), len(items))
+
+        return json_response(items[offset:end] if offset < end else [])
+
+    def count(
+        self, request: Request, app: Application, search: str | None = None
+    ) -> Response:
+        items = app.broadcasts.search(search) if search else app.broadcasts.all()
+
+        return json_response({"number": len(items)})
+
+    def active(self, request: Request, app: Application) -> Response:
+        return json_response({"number": app.broadcasts.active_count()})
+
+    def update(self, request: Request, app: Application, stream_id: str) -> Response:
+        changes = bind_broadcast(request, "BroadcastUpdate")
+        if not changes:
+            return json_response(result(False))
+        if app.broadcasts.update(stream_id, changes):
+            return json_response(result(True))
+        shown = _SEARCH_BLANKS.sub("_", stream_id)
+
+        return json_response(
+            result(False, f"Broadcast with streamId: {shown} does not exist")
+        )
+
+    def delete(self, request: Request, app: Application, stream_id: str) -> Response:
+        _require_json_or_none(request)
+        subtracks = request.args.get("deleteSubtracks", "true").lower() != "false"
+        message = self.lifecycle.delete(app.name, stream_id, subtracks=subtracks)
+        if message is None:
+            return json_response(result(False))
+
+        return json_response(result(True, message))
+
+    def delete_bulk(self, request: Request, app: Application) -> Response:
+        _require_json_or_none(request)
+        ids = request.args.get("ids", "")
+        if not ids.strip():
+            return json_response(result(False, "ids parameter is blank"))
+        answer = result(False)
+        for stream_id in ids.split(","):
+            message = self.lifecycle.delete(app.name, stream_id, subtracks=False)
+            answer = result(message is not None, message or "")
+            if message is None:
+                break
+
+        return json_response(answer)
+
+    # Application settings
+
+    def get_settings(self, request: Request, app: Application) -> Response:
+        return json_response({"appName": app.name, **app.settings.to_wire()})
+
+    def set_settings(self, request: Request, app: Application) -> Response:
+        body = read_json(request)
+        if not isinstance(body, dict):
+            raise BadBody(400, "Settings must be a JSON object")
+        try:
+            app.settings = app.settings.replaced(body, app.defaults)
+        except (ConfigError, TypeError) as error:
+            raise BadBody(400, str(error)) from error
+
+        return json_response(result(True))
+
+
+def _require_json_or_none(request: Request) -> None:
+    if request.mimetype and request.mimetype != "application/json":
+        raise BadBody(415, "Unsupported Media Type")
+
+
+def _sort_key(broadcast: dict[str, Any], field: str) -> Any:
+    value = broadcast.get(field)
+    if field == "date":
+        return int(value or 0)
+    if field == "name":
+        return str(value).lower()
+
+    return str(value or "")
+
+
+def _access_denied(request: Request, app: Application) -> Response | None:
+    """AMS's REST filters: the JWT check runs first, then the IP filter."""
+    settings = app.settings
+    if settings.jwt_enabled and not _valid_jwt(request, settings.jwt_secret):
+        return tomcat_error(403, "Invalid App JWT Token")
+    if settings.ip_filter_enabled and not _allowed(
+        request.remote_addr, settings.allowed_cidr
+    ):
+        return tomcat_error(403, "Not allowed IP")
+
+    return None
+
+
+def _allowed(remote: str | None, cidrs: str) -> bool:
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    for cidr in cidrs.split(","):
+        try:
+            if address in ipaddress.ip_network(cidr.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+
+    return False
+
+
+def _valid_jwt(request: Request, secret: str) -> bool:
+    token = request.headers.get("Authorization", "").strip()
+    if token[:6].lower() == "bearer":
+        token = token[6:].strip()
+    if not token or not secret:
+        return False
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+
+    return True

@@ -1,0 +1,406 @@
+"""The hook sender: a worker pool, fixed-delay retries and the delivery log.
+
+AMS hands each hook to a pool of worker threads (20 in Vert.x), so a slow
+receiver holds one worker and nothing else; since 2.11 the arrival order of
+two hooks is therefore not fixed. A failed attempt is retried after a fixed
+delay, with the very same body, ``webhookRetryCount`` times; then the event is
+dropped. Every attempt, whatever its outcome, becomes one :class:`Delivery`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from mockams.exchange import TIMEOUT_S, Outcome, post
+from mockams.wire import HookValue, decode_body, encode_body
+
+__all__ = ["Delivery", "DeliveryLog", "Hook", "HookSender", "Scheduler"]
+
+logger = logging.getLogger("mockams")
+
+DEFAULT_WORKERS = 20
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One event to deliver: its fields, encoded once so retries are identical."""
+
+    app: str
+    action: str
+    stream_id: str
+    url: str
+    fields: dict[str, HookValue]
+    body: bytes
+    content_type: str
+    retry_count: int = 0
+    retry_delay_ms: int = 1000
+    event_id: int = 0
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        app: str,
+        url: str,
+        fields: dict[str, HookValue],
+        content_type: str,
+        retry_count: int = 0,
+        retry_delay_ms: int = 1000,
+    ) -> Hook:
+        body, header = encode_body(fields, content_type)
+
+        return cls(
+            app=app,
+            action=str(fields.get("action", "")),
+            stream_id=str(fields.get("id", "")),
+            url=url,
+            fields=fields,
+            body=body,
+            content_type=header,
+            retry_count=retry_count,
+            retry_delay_ms=retry_delay_ms,
+            event_id=next(_event_ids),
+        )
+
+
+_event_ids = itertools.count(1)
+
+
+def _iso(epoch_s: float) -> str:
+    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Delivery:
+    """One attempt to deliver a hook, and what came of it."""
+
+    id: int
+    event_id: int
+    app: str
+    action: str
+    stream_id: str
+    url: str
+    content_type: str
+    body: str
+    fields: dict[str, Any]
+    attempt: int
+    status: int | None
+    error: str | None
+    elapsed_ms: float
+    ttfb_ms: float | None
+    connect_ms: float | None
+    sent_at: float
+    finished_at: float
+    retry_scheduled: bool = False
+    redirected_to: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """AMS counts exactly 200 as success."""
+        return self.status == 200
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "app": self.app,
+            "action": self.action,
+            "stream_id": self.stream_id,
+            "url": self.url,
+            "content_type": self.content_type,
+            "body": self.body,
+            "fields": self.fields,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "ok": self.ok,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "ttfb_ms": None if self.ttfb_ms is None else round(self.ttfb_ms, 3),
+            "connect_ms": None
+            if self.connect_ms is None
+            else round(self.connect_ms, 3),
+            "sent_at": _iso(self.sent_at),
+            "finished_at": _iso(self.finished_at),
+            "retry_scheduled": self.retry_scheduled,
+            "redirected_to": self.redirected_to,
+        }
+
+
+def _matches(delivery: Delivery, action: str | None, stream_id: str | None) -> bool:
+    return (action is None or delivery.action == action) and (
+        stream_id is None or delivery.stream_id == stream_id
+    )
+
+
+class DeliveryLog:
+    """Every delivery attempt, oldest first; safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._items: list[Delivery] = []
+        self._changed = threading.Condition()
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        with self._changed:
+            return next(self._ids)
+
+    def add(self, delivery: Delivery) -> None:
+        with self._changed:
+            self._items.append(delivery)
+            self._changed.notify_all()
+
+    def select(
+        self, action: str | None = None, stream_id: str | None = None
+    ) -> list[Delivery]:
+        with self._changed:
+            return [item for item in self._items if _matches(item, action, stream_id)]
+
+    def wait(
+        self,
+        count: int,
+        timeout: float,
+        action: str | None = None,
+        stream_id: str | None = None,
+    ) -> tuple[bool, list[Delivery]]:
+        """Block until ``count`` matching deliveries exist or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [
+                    item for item in self._items if _matches(item, action, stream_id)
+                ]
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or remaining <= 0:
+                    return len(found) >= count, found
+                self._changed.wait(remaining)
+
+    def clear(self) -> int:
+        with self._changed:
+            dropped = len(self._items)
+            self._items.clear()
+            return dropped
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._items)
+
+
+class Scheduler:
+    """Runs callables after a delay on one timer thread, like Vert.x timers."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, name="mockams-timer", daemon=True
+        )
+        self._thread.start()
+
+    def call_later(self, delay_s: float, action: Callable[[], None]) -> None:
+        with self._changed:
+            due = time.monotonic() + delay_s
+            heapq.heappush(self._queue, (due, next(self._order), action))
+            self._changed.notify()
+
+    def cancel_all(self) -> int:
+        with self._changed:
+            dropped = len(self._queue)
+            self._queue.clear()
+            return dropped
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._queue)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._closed and (
+                    not self._queue or self._queue[0][0] > time.monotonic()
+                ):
+                    wait = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._changed.wait(wait)
+                if self._closed:
+                    return
+                _, _, action = heapq.heappop(self._queue)
+            try:
+                action()
+            except Exception:  # a timer must survive whatever one task does
+                logger.exception("scheduled task failed")
+
+
+class HookSender:
+    """Delivers hooks from a worker pool and records every attempt.
+
+    ``ordered=True`` sends one hook at a time in order, as AMS did before 2.11.
+    """
+
+    def __init__(
+        self,
+        log: DeliveryLog,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        ordered: bool = False,
+        timeout_s: float = TIMEOUT_S,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.log = log
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(1 if ordered else workers, "mockams-hook")
+        self._scheduler = scheduler or Scheduler()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._generation = 0
+        self._closed = False
+        self.errors: list[BaseException] = []
+
+    def send(self, hook: Hook) -> None:
+        """Queue the first attempt of ``hook``; returns at once."""
+        self._submit(hook, 1, self._generation)
+
+    def pending(self) -> int:
+        """Attempts queued, in flight or waiting for their retry delay."""
+        with self._lock:
+            return self._pending
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is pending or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+            return True
+
+    def reset(self) -> None:
+        """Forget queued retries; attempts in flight are not recorded."""
+        with self._lock:
+            self._generation += 1
+            self._scheduler.cancel_all()
+            self._pending = 0
+            self._idle.notify_all()
+
+    def close(self, wait: bool = False) -> int:
+        """Stop sending; return how many attempts were still pending."""
+        with self._lock:
+            self._closed = True
+            left = self._pending
+        self._scheduler.cancel_all()
+        self._scheduler.close()
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+        return left
+
+    def _submit(self, hook: Hook, attempt: int, generation: int) -> None:
+        with self._lock:
+            if self._closed or generation != self._generation:
+                return
+            self._pending += 1
+        try:
+            self._pool.submit(self._attempt, hook, attempt, generation)
+        except RuntimeError:  # the pool shut down between the check and here
+            self._done(generation)
+
+    def _retry_later(self, hook: Hook, attempt: int, generation: int) -> None:
+        with self._lock:
+            if self._closed or generation != self._generation:
+                return
+            self._pending += 1
+
+        def fire() -> None:
+            self._submit(hook, attempt, generation)
+            self._done(generation)
+
+        self._scheduler.call_later(hook.retry_delay_ms / 1000, fire)
+
+    def _done(self, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and self._pending:
+                self._pending -= 1
+            self._idle.notify_all()
+
+    def _attempt(self, hook: Hook, attempt: int, generation: int) -> None:
+        try:
+            self._deliver(hook, attempt, generation)
+        except BaseException as error:  # recorded so a test can report it
+            self.errors.append(error)
+            logger.exception(
+                "hook %s for %s failed inside mockams", hook.action, hook.stream_id
+            )
+        finally:
+            self._done(generation)
+
+    def _deliver(self, hook: Hook, attempt: int, generation: int) -> None:
+        sent_at = time.time()
+        outcome: Outcome = post(hook.url, hook.body, hook.content_type, self.timeout_s)
+        finished_at = time.time()
+        retry = outcome.status != 200 and attempt <= hook.retry_count
+
+        with self._lock:
+            if generation != self._generation:
+                return
+        text, decoded = decode_body(hook.body, hook.content_type.split(";")[0])
+        delivery = Delivery(
+            id=self.log.next_id(),
+            event_id=hook.event_id,
+            app=hook.app,
+            action=hook.action,
+            stream_id=hook.stream_id,
+            url=hook.url,
+            content_type=hook.content_type,
+            body=text,
+            fields=decoded,
+            attempt=attempt,
+            status=outcome.status,
+            error=outcome.error,
+            elapsed_ms=outcome.elapsed_ms,
+            ttfb_ms=outcome.ttfb_ms,
+            connect_ms=outcome.connect_ms,
+            sent_at=sent_at,
+            finished_at=finished_at,
+            retry_scheduled=retry,
+            redirected_to=outcome.redirected_to,
+        )
+        self.log.add(delivery)
+        _log_delivery(delivery)
+        if retry:
+            self._retry_later(hook, attempt + 1, generation)
+
+
+def _log_delivery(delivery: Delivery) -> None:
+    result = str(delivery.status) if delivery.status is not None else delivery.error
+    line = "hook %s %s -> %s attempt %d: %s in %.1f ms"
+    args = (
+        delivery.action,
+        delivery.stream_id,
+        delivery.url,
+        delivery.attempt,
+        result,
+        delivery.elapsed_ms,
+    )
+    if delivery.ok:
+        logger.info(line, *args)
+    else:
+        logger.warning(line, *args)
+    logger.debug("hook body: %s", delivery.body)
