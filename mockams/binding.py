@@ -7,6 +7,7 @@ null ``streamId``, each with 400 and Jackson's message as plain text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -37,6 +38,13 @@ _SOURCES = (
     "rtsps://",
     "udp://",
     "srt://",
+)
+_CAMERA_PROTOCOLS = ("http://", "https://", "rtmp://", "rtmps://", "srt://", "rtsp://")
+# AMS's IPv4 pattern, or its loopback one for an address of four parts.
+_IPV4 = re.compile(
+    r"(?:(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\.){3}"
+    r"(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])"
+    r"|127(?:\.[0-9]+){3}"
 )
 
 
@@ -119,10 +127,23 @@ def _check_type(java_type: str, name: str, value: Any, text: str) -> None:
         )
 
 
+def _camera_address_valid(address: Any) -> bool:
+    """AMS's check of an IP camera's address: a stream URL, or an IPv4 host."""
+    if not isinstance(address, str):
+        return False
+    if address.startswith(_CAMERA_PROTOCOLS):
+        return True
+    host = address.split("@", 1)[-1]
+    for end in (":", "/", "?"):
+        host = host.split(end, 1)[0]
+
+    return _IPV4.fullmatch(host) is not None
+
+
 def invalid_source(body: dict[str, Any]) -> str | None:
     """AMS's checks of a create for IP cameras, stream sources and sub-folders."""
     kind = body.get("type")
-    if kind == "ipCamera" and not str(body.get("ipAddr") or "").strip():
+    if kind == "ipCamera" and not _camera_address_valid(body.get("ipAddr")):
         return "Stream url is not valid. "
     if kind == "streamSource" and not str(body.get("streamUrl") or "").startswith(
         _SOURCES

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import random
 import re
 import secrets
 import string
@@ -132,7 +133,11 @@ _VIEWER_COUNTS = (
 )
 
 STALE_AFTER_MS = 20_000
-_ID_CHARACTERS = re.compile(r"[^a-z0-9\-_.]", re.IGNORECASE)
+# ASCII only: Java's CASE_INSENSITIVE folds ASCII letters, while Python's
+# would also let the Kelvin sign or a dotless i pass as a letter.
+_ID_CHARACTERS = re.compile(r"[^a-z0-9\-_.]", re.IGNORECASE | re.ASCII)
+# Java's String.trim() drops every character up to U+0020, and only those.
+_JAVA_TRIMMED = "".join(map(chr, range(0x21)))
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _nano_counter = itertools.count(time.monotonic_ns())
 
@@ -207,16 +212,7 @@ class BroadcastStore:
                 fields[name] = value
 
         with self._lock:
-            stream_id = str(fields["streamId"] or "").strip()
-            if stream_id and stream_id in self._broadcasts:
-                raise CreateRejected(
-                    "Stream id is already being used. "
-                    "Please change stream id or keep it empty"
-                )
-            if stream_id and not is_valid_stream_id(stream_id):
-                raise CreateRejected("Stream id is not valid.")
-
-            stream_id = stream_id or generate_stream_id()
+            stream_id = self.new_stream_id(fields["streamId"]) or generate_stream_id()
             now = _now_ms()
             fields["streamId"] = stream_id
             fields["status"] = "created"
@@ -228,6 +224,24 @@ class BroadcastStore:
             self._broadcasts[stream_id] = fields
 
             return _as_read(fields, now)
+
+    def new_stream_id(self, requested: Any) -> str:
+        """The stream id a create asks for, trimmed; ``""`` when it asks for none.
+
+        Raises :class:`CreateRejected` for an id that is taken, which AMS
+        checks first, or that has a character AMS refuses.
+        """
+        stream_id = "" if requested is None else str(requested).strip(_JAVA_TRIMMED)
+        with self._lock:
+            if stream_id and stream_id in self._broadcasts:
+                raise CreateRejected(
+                    "Stream id is already being used. "
+                    "Please change stream id or keep it empty"
+                )
+        if stream_id and not is_valid_stream_id(stream_id):
+            raise CreateRejected("Stream id is not valid.")
+
+        return stream_id
 
     def get(self, stream_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -404,6 +418,7 @@ class BroadcastStore:
         base_name: str,
         extension: str,
         duration_ms: int,
+        rng: random.Random | None = None,
     ) -> dict[str, Any]:
         """Record a finished file: ``stream1.mp4``, then ``stream1_1.mp4``..."""
         now = _now_ms()
@@ -428,7 +443,10 @@ class BroadcastStore:
                 "duration": duration_ms,
                 "fileSize": max(duration_ms, 0) * 250,
                 "filePath": f"streams/{file_name}",
-                "vodId": "".join(secrets.choice(_ALPHANUMERIC) for _ in range(24)),
+                "vodId": "".join(
+                    (rng.choice if rng else secrets.choice)(_ALPHANUMERIC)
+                    for _ in range(24)
+                ),
                 "type": "streamVod",
                 "previewFilePath": None,
                 "processStatus": None,

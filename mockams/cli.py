@@ -133,10 +133,10 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _serve(options: argparse.Namespace) -> int:
-    _configure_logging(options.verbose, options.quiet)
     if options.workers < 1:
         print("mockams serve: error: --workers must be 1 or more", file=sys.stderr)
         return 2
+    _configure_logging(options.verbose, options.quiet)
     ams = MockAMS(
         apps=options.apps or ("LiveApp",),
         host=options.host,
@@ -151,6 +151,7 @@ def _serve(options: argparse.Namespace) -> int:
     try:
         ams.start()
     except OSError as error:
+        ams.stop()
         reason = error.strerror or str(error)
         print(
             f"mockams serve: cannot listen on {options.host}:{options.port}: {reason}",

@@ -7,6 +7,7 @@ describes it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -23,6 +24,7 @@ from mockams.web import BadBody, http_error_response, json_response, read_json
 __all__ = ["MAX_WAIT_S", "ControlApi"]
 
 MAX_WAIT_S = 300.0
+_LONG = 2**63
 _STREAM = "/mockams/apps/<app>/streams/<stream_id>"
 
 
@@ -60,7 +62,33 @@ def _string_map(body: dict[str, Any], name: str) -> dict[str, str]:
     if not all(isinstance(item, str | int | float) for item in value.values()):
         raise BadBody(400, f"'{name}' must map names to strings")
 
-    return {str(key): str(item) for key, item in value.items()}
+    return {str(key): _text(item) for key, item in value.items()}
+
+
+def _text(value: Any) -> str:
+    """A JSON scalar as the text a query parameter would carry."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+
+    return str(value)
+
+
+def _number_map(body: dict[str, Any], name: str) -> dict[str, float]:
+    # The statistics become Java longs and doubles in the hook: text, booleans,
+    # NaN or a number out of range would make that conversion fail.
+    value = _optional(body, name, dict) or {}
+    if not all(
+        (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and -_LONG <= item < _LONG
+        )
+        or (isinstance(item, float) and math.isfinite(item))
+        for item in value.values()
+    ):
+        raise BadBody(400, f"'{name}' must map names to finite numbers")
+
+    return dict(value)
 
 
 class ControlApi:
@@ -176,7 +204,7 @@ class ControlApi:
             fields=_optional(body, "fields", dict),
             subscriber_id=_optional(body, "subscriberId", str),
             params=_string_map(body, "params"),
-            stats=_optional(body, "stats", dict),
+            stats=_number_map(body, "stats"),
         )
         if hook is None:
             return json_response(

@@ -10,6 +10,7 @@ demand with the fields AMS gives it.
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import string
 import time
@@ -27,7 +28,7 @@ from mockams.payloads import (
     inputs_for,
     status_fields,
 )
-from mockams.sender import Hook, HookSender, Scheduler
+from mockams.sender import Hook, HookSink, Scheduler
 from mockams.settings import FORM, AmsVersion, AppSettings
 from mockams.wire import HookValue, java_hashmap_order
 
@@ -36,6 +37,10 @@ __all__ = ["Application", "Lifecycle", "UnknownAppError", "parse_rendition"]
 logger = logging.getLogger("mockams")
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+# AMS looks these streams up in its datastore first and sends nothing without one.
+_STORED_STREAMS_ONLY = frozenset(
+    {"publishTimeoutError", "encoderNotOpenedError", "endpointFailed"}
+)
 
 
 class UnknownAppError(MockAMSError, LookupError):
@@ -70,8 +75,9 @@ def parse_rendition(value: str | int) -> str:
     )
 
 
-def _random_id(length: int) -> str:
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+def _random_id(length: int, rng: random.Random | None = None) -> str:
+    choice = rng.choice if rng is not None else secrets.choice
+    return "".join(choice(_ALPHANUMERIC) for _ in range(length))
 
 
 def _now_ms() -> int:
@@ -91,7 +97,7 @@ class Lifecycle:
     def __init__(
         self,
         apps: dict[str, Application],
-        sender: HookSender,
+        sender: HookSink,
         scheduler: Scheduler,
         version: AmsVersion,
     ) -> None:
@@ -99,6 +105,10 @@ class Lifecycle:
         self.sender = sender
         self.scheduler = scheduler
         self.version = version
+        # Factor on every delay the mock waits by itself (retries, idle and
+        # status timers): a replay sped up 10 times sets 0.1, an instant one 0.
+        self.time_scale = 1.0
+        self.rng: random.Random | None = None
 
     def app(self, name: str) -> Application:
         try:
@@ -229,6 +239,13 @@ class Lifecycle:
         check_action(action)
         app = self.app(app_name)
         broadcast = app.broadcasts.get(stream_id)
+        if broadcast is None and action in _STORED_STREAMS_ONLY:
+            logger.warning(
+                "hook %s for %s not sent: AMS sends it only for a stream it stores",
+                action,
+                stream_id,
+            )
+            return None
         if action == "liveStreamStatus":
             name = broadcast.get("name") if broadcast else None
             typed = status_fields(stream_id, name, stats or {})
@@ -247,7 +264,7 @@ class Lifecycle:
         )
         if action == "vodReady":
             inputs.vod_name = stream_id
-            inputs.vod_id = _random_id(24)
+            inputs.vod_id = _random_id(24, self.rng)
             inputs.metadata = broadcast.get("metaData") if broadcast else None
             if self.version.sends_vod_duration:
                 inputs.params = {"duration": "0", **inputs.params}
@@ -312,7 +329,7 @@ class Lifecycle:
             fields=fields,
             content_type=content_type,
             retry_count=retries,
-            retry_delay_ms=app.settings.retry_delay_ms,
+            retry_delay_ms=round(app.settings.retry_delay_ms * self.time_scale),
         )
         self.sender.send(hook)
 
@@ -339,7 +356,7 @@ class Lifecycle:
         vods = []
         for extension in extensions:
             vod = app.broadcasts.add_vod(
-                broadcast, stream_id + suffix, extension, duration_ms
+                broadcast, stream_id + suffix, extension, duration_ms, self.rng
             )
             vods.append(vod)
             inputs = HookInputs(
@@ -368,9 +385,9 @@ class Lifecycle:
             ):
                 return
             self.fire(app.name, "liveStreamStatus", stream_id)
-            self.scheduler.call_later(period / 1000, tick)
+            self.scheduler.call_later(period / 1000 * self.time_scale, tick)
 
-        self.scheduler.call_later(period / 1000, tick)
+        self.scheduler.call_later(period / 1000 * self.time_scale, tick)
 
     def _schedule_idle(self, app: Application, broadcast: Mapping[str, Any]) -> None:
         idle_s = int(broadcast.get("maxIdleTime") or 0)
@@ -388,7 +405,7 @@ class Lifecycle:
             ):
                 self.fire(app.name, "idleTimeIsExpired", stream_id)
 
-        self.scheduler.call_later(idle_s, expire)
+        self.scheduler.call_later(idle_s * self.time_scale, expire)
 
 
 def new_application(name: str, settings: AppSettings, host: str) -> Application:

@@ -46,9 +46,6 @@ ACTIONS: dict[str, str] = {
     "noActiveSubtracksLeftInMainTrack": "the last participant left a room",
 }
 
-# The actions of the original webhook guide, the only ones before REST v2.
-SEED_ACTIONS = ("liveStreamStarted", "liveStreamEnded", "vodReady")
-
 
 class HookDropped(Exception):
     """AMS fails while building this hook and sends nothing; says why."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from mockams.binding import bind_broadcast, invalid_source
@@ -42,6 +42,16 @@ _SETTINGS = "/rest/v2/applications/settings/<app>"
 _SEARCH_BLANKS = re.compile(r"[\n|\r\t]")
 
 
+class _StreamIdConverter(BaseConverter):
+    """A stream id in a path, but none of the names AMS routes elsewhere.
+
+    Jersey picks the most literal path before it looks at the method, so
+    ``GET .../broadcasts/create`` is 405, not a read of a stream named ``create``.
+    """
+
+    regex = r"(?!(?:create|count|active-live-stream-count)$)[^/]+"
+
+
 def result(
     success: bool, message: str = "", data_id: str | None = ""
 ) -> dict[str, Any]:
@@ -55,6 +65,7 @@ class RestApi:
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
         page = f"{_BROADCASTS}/list/<int(signed=True):offset>/<int(signed=True):size>"
+        one = f"{_BROADCASTS}/<stream:stream_id>"
         self.url_map = Map(
             [
                 Rule(f"{_BROADCASTS}/create", endpoint="create", methods=["POST"]),
@@ -73,11 +84,9 @@ class RestApi:
                     endpoint="active",
                     methods=["GET"],
                 ),
-                Rule(f"{_BROADCASTS}/<stream_id>", endpoint="get", methods=["GET"]),
-                Rule(f"{_BROADCASTS}/<stream_id>", endpoint="update", methods=["PUT"]),
-                Rule(
-                    f"{_BROADCASTS}/<stream_id>", endpoint="delete", methods=["DELETE"]
-                ),
+                Rule(one, endpoint="get", methods=["GET"]),
+                Rule(one, endpoint="update", methods=["PUT"]),
+                Rule(one, endpoint="delete", methods=["DELETE"]),
                 Rule(
                     _BROADCASTS,
                     endpoint="delete_bulk",
@@ -86,7 +95,8 @@ class RestApi:
                 ),
                 Rule(_SETTINGS, endpoint="get_settings", methods=["GET"]),
                 Rule(_SETTINGS, endpoint="set_settings", methods=["POST"]),
-            ]
+            ],
+            converters={"stream": _StreamIdConverter},
         )
         self._handlers: dict[str, Callable[..., Response]] = {
             "create": self.create,
@@ -129,6 +139,11 @@ class RestApi:
 
     def create(self, request: Request, app: Application) -> Response:
         body = bind_broadcast(request, "Broadcast")
+        try:
+            # AMS checks the stream id before anything else in the request.
+            app.broadcasts.new_stream_id((body or {}).get("streamId"))
+        except CreateRejected as error:
+            return json_response(result(False, str(error)), 400)
         auto_start = request.args.get("autoStart", "").lower() == "true"
         if auto_start:
             return self._create_started(app, body)
@@ -183,8 +198,10 @@ class RestApi:
         sort_by = request.args.get("sort_by")
         order_by = request.args.get("order_by")
         if sort_by in ("name", "date", "status") and order_by is not None:
-            if sort_by == "name" and any(item["name"] is None for item in items):
-                # AMS lower-cases every name to sort: a broadcast without one fails.
+            unnamed = any(item["name"] is None for item in items)
+            if sort_by == "name" and unnamed and len(items) > 1:
+                # AMS lower-cases each name it compares: a broadcast without one
+                # fails, unless it is alone and nothing is compared.
                 return tomcat_error(500, "java.lang.NullPointerException")
             items.sort(
                 key=lambda item: _sort_key(item, sort_by), reverse=order_by == "desc"
@@ -207,7 +224,7 @@ class RestApi:
 
     def update(self, request: Request, app: Application, stream_id: str) -> Response:
         changes = bind_broadcast(request, "BroadcastUpdate")
-        if not changes:
+        if changes is None:
             return json_response(result(False))
         if app.broadcasts.update(stream_id, changes):
             return json_response(result(True))
@@ -219,7 +236,10 @@ class RestApi:
 
     def delete(self, request: Request, app: Application, stream_id: str) -> Response:
         _require_json_or_none(request)
-        subtracks = request.args.get("deleteSubtracks", "true").lower() != "false"
+        # A Boolean query parameter: absent or blank is null (AMS then deletes
+        # subtracks), anything else is Boolean.valueOf, true only for "true".
+        flag = request.args.get("deleteSubtracks", "")
+        subtracks = not flag.strip() or flag.lower() == "true"
         message = self.lifecycle.delete(app.name, stream_id, subtracks=subtracks)
         if message is None:
             return json_response(result(False))
@@ -232,7 +252,8 @@ class RestApi:
         if not ids.strip():
             return json_response(result(False, "ids parameter is blank"))
         answer = result(False)
-        for stream_id in ids.split(","):
+        # Java's split drops trailing empty strings: "a,b," deletes a and b.
+        for stream_id in ids.rstrip(",").split(","):
             message = self.lifecycle.delete(app.name, stream_id, subtracks=False)
             answer = result(message is not None, message or "")
             if message is None:
@@ -277,9 +298,10 @@ def _access_denied(request: Request, app: Application) -> Response | None:
     settings = app.settings
     if settings.jwt_enabled and not _valid_jwt(request, settings.jwt_secret):
         return tomcat_error(403, "Invalid App JWT Token")
-    if settings.ip_filter_enabled and not _allowed(
-        request.remote_addr, settings.allowed_cidr
-    ):
+    # A WSGI call without REMOTE_ADDR comes from inside this process (a test
+    # client), so it counts as a local caller, like one on 127.0.0.1.
+    remote = request.remote_addr or "127.0.0.1"
+    if settings.ip_filter_enabled and not _allowed(remote, settings.allowed_cidr):
         return tomcat_error(403, "Not allowed IP")
 
     return None
@@ -308,8 +330,12 @@ def _valid_jwt(request: Request, secret: str) -> bool:
         token = token[6:].strip()
     if not token or not secret:
         return False
+    # HMAC pads a key shorter than its block size with zero bytes, so padding
+    # to 32 bytes changes no signature; it keeps PyJWT from warning about the
+    # short secrets AMS accepts.
+    key = secret.encode("utf-8").ljust(32, b"\0")
     try:
-        jwt.decode(token, secret, algorithms=["HS256"])
+        jwt.decode(token, key, algorithms=["HS256"])
     except jwt.PyJWTError:
         return False
 

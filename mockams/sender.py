@@ -18,12 +18,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from mockams.exchange import TIMEOUT_S, Outcome, post
 from mockams.wire import HookValue, decode_body, encode_body
 
-__all__ = ["Delivery", "DeliveryLog", "Hook", "HookSender", "Scheduler"]
+__all__ = ["Delivery", "DeliveryLog", "Hook", "HookSender", "HookSink", "Scheduler"]
 
 logger = logging.getLogger("mockams")
 
@@ -142,6 +142,12 @@ def _matches(delivery: Delivery, action: str | None, stream_id: str | None) -> b
     )
 
 
+class HookSink(Protocol):
+    """Where the lifecycle hands the hooks it builds: the sender, or a replay."""
+
+    def send(self, hook: Hook) -> None: ...
+
+
 class DeliveryLog:
     """Every delivery attempt, oldest first; safe to use from any thread."""
 
@@ -149,15 +155,22 @@ class DeliveryLog:
         self._items: list[Delivery] = []
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
+        self._listeners: list[Callable[[Delivery], None]] = []
 
-    def next_id(self) -> int:
+    def subscribe(self, listener: Callable[[Delivery], None]) -> None:
+        """Call ``listener`` with each new delivery, on the thread that made it."""
         with self._changed:
-            return next(self._ids)
+            self._listeners.append(listener)
 
     def add(self, delivery: Delivery) -> None:
+        """Record ``delivery``, numbering it: ids follow the log's order."""
         with self._changed:
+            delivery.id = next(self._ids)
             self._items.append(delivery)
             self._changed.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(delivery)
 
     def select(
         self, action: str | None = None, stream_id: str | None = None
@@ -203,6 +216,7 @@ class Scheduler:
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._closed = False
+        self._running = False
         self._thread = threading.Thread(
             target=self._run, name="mockams-timer", daemon=True
         )
@@ -218,7 +232,19 @@ class Scheduler:
         with self._changed:
             dropped = len(self._queue)
             self._queue.clear()
+            self._changed.notify_all()
             return dropped
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Block until no task waits and none runs, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._queue or self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
 
     def __len__(self) -> int:
         with self._changed:
@@ -241,10 +267,15 @@ class Scheduler:
                 if self._closed:
                     return
                 _, _, action = heapq.heappop(self._queue)
+                self._running = True
             try:
                 action()
             except Exception:  # a timer must survive whatever one task does
                 logger.exception("scheduled task failed")
+            finally:
+                with self._changed:
+                    self._running = False
+                    self._changed.notify_all()
 
 
 class HookSender:
@@ -268,6 +299,9 @@ class HookSender:
         self._scheduler = scheduler or Scheduler()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        # Held while an attempt is checked and recorded, and by reset: not
+        # self._lock, because the log's listeners may send hooks themselves.
+        self._record_lock = threading.RLock()
         self._pending = 0
         self._generation = 0
         self._closed = False
@@ -295,7 +329,7 @@ class HookSender:
 
     def reset(self) -> None:
         """Forget queued retries; attempts in flight are not recorded."""
-        with self._lock:
+        with self._record_lock, self._lock:
             self._generation += 1
             self._scheduler.cancel_all()
             self._pending = 0
@@ -362,7 +396,7 @@ class HookSender:
                 return
         text, decoded = decode_body(hook.body, hook.content_type.split(";")[0])
         delivery = Delivery(
-            id=self.log.next_id(),
+            id=0,
             event_id=hook.event_id,
             app=hook.app,
             action=hook.action,
@@ -382,7 +416,12 @@ class HookSender:
             retry_scheduled=retry,
             redirected_to=outcome.redirected_to,
         )
-        self.log.add(delivery)
+        with self._record_lock:
+            # Checked again: a reset since the first check must not find this
+            # attempt recorded after it has cleared the log.
+            if generation != self._generation:
+                return
+            self.log.add(delivery)
         _log_delivery(delivery)
         if retry:
             self._retry_later(hook, attempt + 1, generation)

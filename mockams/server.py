@@ -34,6 +34,7 @@ from mockams.sender import (
     Scheduler,
 )
 from mockams.settings import FORM, AmsVersion, AppSettings, content_type_from_name
+from mockams.web import listen
 from mockams.wire import HookValue
 
 if TYPE_CHECKING:
@@ -128,20 +129,28 @@ class MockAMS:
             raise MockAMSError("the server is not running: call start() first")
         host = self.host if ":" not in self.host else f"[{self.host}]"
 
-        return f"http://{host}:{self._server.server_port}"
+        return f"http://{host}:{self._server.port}"
 
     def start(self) -> MockAMS:
-        """Serve in a background thread; returns once the port is bound."""
+        """Serve in a background thread; returns once the port is bound.
+
+        Raises :class:`OSError` when ``host:port`` cannot be listened on.
+        """
         if self._server is not None:
             return self
-        self._server = make_server(
-            self.host,
-            self.port,
-            self.wsgi_app,
-            threaded=True,
-            request_handler=_QuietHandler,
-        )
-        self.port = self._server.server_port
+        listener = listen(self.host, self.port)
+        try:
+            self._server = make_server(
+                self.host,
+                self.port,
+                self.wsgi_app,
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # the server keeps its own duplicate
+        self.port = self._server.port
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},

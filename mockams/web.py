@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import socket
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, select_address_family
 from werkzeug.wrappers import Request, Response
 
 __all__ = [
@@ -155,3 +157,25 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 __all__ += ["http_error_response", "tomcat_error"]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; raises :class:`OSError` if it cannot.
+
+    Werkzeug binds by itself only to print the error and call ``sys.exit``,
+    which a library must not do; given a bound socket, it leaves that alone.
+    """
+    family = select_address_family(host, port)
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(get_sockaddr(host, port, family))
+        listener.listen(LISTEN_QUEUE)
+    except BaseException:
+        listener.close()
+        raise
+
+    return listener
+
+
+__all__ += ["listen"]

@@ -138,7 +138,7 @@ def _java_scalar(value: HookValue) -> str:
         return str(value)
     if isinstance(value, float):
         return java_double(value)
-    if isinstance(value, dict):
+    if isinstance(value, dict | list):
         return _json_value(value)
 
     return str(value)
