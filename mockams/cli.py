@@ -11,46 +11,18 @@ from collections.abc import Sequence
 from types import FrameType
 
 from mockams import __version__
-from mockams.errors import MockAMSError
+from mockams.cli_replay import add_replay_commands, list_scenarios, run_replay
+from mockams.options import (
+    content_type_option,
+    count_option,
+    port_option,
+    version_option,
+)
 from mockams.server import MockAMS
-from mockams.settings import AmsVersion, content_type_from_name
 
 __all__ = ["main"]
 
 logger = logging.getLogger("mockams")
-
-
-def _content_type(value: str) -> str:
-    try:
-        return content_type_from_name(value)
-    except MockAMSError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _version(value: str) -> AmsVersion:
-    try:
-        return AmsVersion.parse(value)
-    except MockAMSError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is below 0")
-
-    return number
-
-
-def _port(value: str) -> int:
-    number = _count(value)
-    if number > 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port (0 to 65535)")
-
-    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="Address to listen on")
     serve.add_argument(
-        "--port", type=_port, default=5080, help="Port to listen on (0: any)"
+        "--port", type=port_option, default=5080, help="Port to listen on (0: any)"
     )
     serve.add_argument(
         "--app",
@@ -85,39 +57,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--content-type",
-        type=_content_type,
+        type=content_type_option,
         default="form",
         metavar="TYPE",
         help="Hook encoding: form (default), json, or a media type",
     )
     serve.add_argument(
         "--retry-count",
-        type=_count,
+        type=count_option,
         default=0,
         metavar="N",
         help="Retries after a failed hook",
     )
     serve.add_argument(
         "--retry-delay",
-        type=_count,
+        type=count_option,
         default=1000,
         metavar="MS",
         help="Delay between retries",
     )
     serve.add_argument(
         "--ams-version",
-        type=_version,
+        type=version_option,
         default="current",
         metavar="VERSION",
         help="AMS release to imitate: current, seed, or a number like 2.10",
     )
     serve.add_argument(
-        "--workers", type=_count, default=20, metavar="N", help="Hook workers"
+        "--workers", type=count_option, default=20, metavar="N", help="Hook workers"
     )
     serve.add_argument(
         "-v", "--verbose", action="store_true", help="Also log hook bodies"
     )
     serve.add_argument("-q", "--quiet", action="store_true", help="Log warnings only")
+    add_replay_commands(commands)
 
     return parser
 
@@ -190,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.command == "serve":
         return _serve(options)
+    if options.command == "replay":
+        return run_replay(options)
+    if options.command == "scenarios":
+        return list_scenarios()
 
     parser.print_help(sys.stderr)
 
