@@ -73,6 +73,7 @@ class Dispatcher:
 
     def __init__(self, sender: HookSender | None, log: DeliveryLog) -> None:
         self.sender = sender
+        # Each hook as it leaves: in the order a reorder gives, twice if duplicated.
         self.hooks: list[Hook] = []
         self._lock = threading.Condition()
         self._duplicates: list[tuple[str, str]] = []
@@ -94,7 +95,6 @@ class Dispatcher:
 
     def send(self, hook: Hook) -> None:
         with self._lock:
-            self.hooks.append(hook)
             times = 1
             if (hook.stream_id, hook.action) in self._duplicates:
                 self._duplicates.remove((hook.stream_id, hook.action))
@@ -124,22 +124,29 @@ class Dispatcher:
         return False
 
     def _forward(self, hook: Hook) -> None:
+        with self._lock:
+            self.hooks.append(hook)
         if self.sender is not None:
             self.sender.send(hook)
             return
-        with self._lock:
-            self._settle_one(hook.stream_id, hook.event_id)
+        # A dry run delivers nothing: a hook counts as delivered once forwarded,
+        # so the hooks a reorder holds behind it are released too.
+        self._settled(hook.stream_id, hook.event_id)
 
     def _delivered(self, delivery: Delivery) -> None:
         if delivery.retry_scheduled:
             return
+        self._settled(delivery.stream_id, delivery.event_id)
+
+    def _settled(self, stream_id: str, event_id: int) -> None:
+        """The last attempt of one send is over: release what waited for it."""
         released: list[Hook] = []
         with self._lock:
-            self._settle_one(delivery.stream_id, delivery.event_id)
-            if self._sends_left[delivery.event_id] <= 0:
-                released = self._waiting.pop(delivery.event_id, [])
+            self._settle_one(stream_id, event_id)
+            if self._sends_left[event_id] <= 0:
+                released = self._waiting.pop(event_id, [])
             for rule in list(self._reorders):
-                if rule.first_event == delivery.event_id:
+                if rule.first_event == event_id:
                     rule.first_done = True
                     released += rule.held
                     self._reorders.remove(rule)
@@ -313,6 +320,9 @@ class _Run:
                         CheckResult(_step_name(step), False, str(failed), True)
                     )
             if step.kind not in ("duplicate", "reorder", "wait"):
+                if not self.clock.scale:
+                    # Instant time: the mock's own timers (idle expiry) are due now.
+                    self.ams.scheduler.wait_empty(self.settle_timeout)
                 for note in self.dispatcher.settle(ids, self.settle_timeout):
                     self._note(f"step {step.number}: {note}")
             with self._lock:
@@ -361,6 +371,12 @@ class _Run:
             }
             self.call(step, "POST", f"{control}/publish", _without_none(body))
         elif step.kind == "unpublish":
+            if self.scenario.stream(step.stream or "").max_idle_time:
+                # AMS sends the idle hook seconds after the end; sped up, the
+                # mock's idle timer could beat the end's delivery.
+                self.dispatcher.arm_reorder(
+                    stream_id, "liveStreamEnded", "idleTimeIsExpired"
+                )
             body = {
                 "record": args.get("record"),
                 "renditions": args.get("renditions"),

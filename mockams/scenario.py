@@ -22,6 +22,7 @@ with the closest valid word for a misspelling.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ _STREAM_FIELDS = (
     "hook_url",
     "max_idle_time",
     "main_track",
+    "record",
 )
 
 # Each step kind, the fields it takes, and which one a bare value stands for.
@@ -102,7 +104,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
-        if value < 0:
+        if not 0 <= value < math.inf:
             raise ValueError(f"{value!r} is not a duration")
         return float(value)
     match = _DURATION.match(str(value))
@@ -124,6 +126,8 @@ class StreamSpec:
     hook_url: str | None = None
     max_idle_time: int = 0
     main_track: str | None = None
+    # True or False sets the broadcast's mp4Enabled (1 or -1); None follows the app.
+    record: bool | None = None
 
     def broadcast_body(
         self, stream_id: str | None = None, main_track_id: str | None = None
@@ -142,6 +146,8 @@ class StreamSpec:
                 body[key] = value
         if self.max_idle_time:
             body["maxIdleTime"] = self.max_idle_time
+        if self.record is not None:
+            body["mp4Enabled"] = 1 if self.record else -1
 
         return body
 
@@ -236,8 +242,22 @@ class _Reader:
                 hint = did_you_mean(key, allowed)
                 raise self.fail(f"{what}: unknown field {key!r}{hint}", node, step)
 
-    def value(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node))
+    def value(self, node: yaml.Node, step: int = 0) -> Any:
+        what = repr(node.value) if isinstance(node, yaml.ScalarNode) else "a value"
+        try:
+            result = yaml.constructor.SafeConstructor().construct_document(node)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error)
+            raise self.fail(f"cannot read {what}: {problem}", node, step) from None
+        except (ValueError, TypeError, AttributeError) as error:
+            # A scalar that looks like its type but is not one (2001-13-45).
+            raise self.fail(f"cannot read {what}: {error}", node, step) from None
+        try:
+            json.dumps(result, default=str, skipkeys=True)
+        except ValueError:
+            raise self.fail(f"{what} contains itself", node, step) from None
+
+        return result
 
     def text(self, node: yaml.Node, what: str, step: int = 0) -> str:
         value = self.value(node)
@@ -279,15 +299,20 @@ class _Reader:
         found = self.mapping(node, "settings")
         self.check_keys(found, _SETTINGS, "settings")
         settings: dict[str, Any] = {}
+        current = node
         try:
             if "content_type" in found:
-                text = self.text(found["content_type"], "settings.content_type")
+                current = found["content_type"]
+                text = self.text(current, "settings.content_type")
                 settings["content_type"] = content_type_from_name(text)
             if "ams_version" in found:
-                text = self.text(found["ams_version"], "settings.ams_version")
+                current = found["ams_version"]
+                text = self.text(current, "settings.ams_version")
+                if isinstance(current, yaml.ScalarNode):
+                    text = str(current.value)  # as written: YAML reads 2.10 as 2.1
                 settings["ams_version"] = AmsVersion.parse(text)
         except ConfigError as error:
-            raise self.fail(f"settings: {error}", node) from None
+            raise self.fail(f"settings: {error}", current) from None
         if "retry_count" in found:
             count = self.value(found["retry_count"])
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -333,6 +358,9 @@ class _Reader:
                 raise self.fail(
                     "max_idle_time must be whole seconds", found["max_idle_time"]
                 )
+            record = self.value(found["record"]) if "record" in found else None
+            if record is not None and not isinstance(record, bool):
+                raise self.fail("record must be true or false", found["record"])
             streams.append(
                 StreamSpec(
                     id=self.text(found["id"], "stream id"),
@@ -354,6 +382,7 @@ class _Reader:
                         if "main_track" in found
                         else None
                     ),
+                    record=record,
                 )
             )
         ids = [item.id for item in streams]
@@ -391,7 +420,7 @@ class _Reader:
             )
         found = self.mapping(node, "a step", number)
         if len(found) != 1:
-            kinds = ", ".join(found) or "nothing"
+            kinds = ", ".join(map(repr, found)) or "nothing"
             raise self.fail(f"a step has exactly one kind, found {kinds}", node, number)
         kind, body = next(iter(found.items()))
         if kind not in STEP_KINDS:
@@ -402,10 +431,10 @@ class _Reader:
         if isinstance(body, yaml.MappingNode):
             args_nodes = self.mapping(body, kind, number)
             self.check_keys(args_nodes, fields, kind, number)
-            args = {key: self.value(value) for key, value in args_nodes.items()}
+            args = {key: self.value(value, number) for key, value in args_nodes.items()}
         elif shorthand is not None:
             args_nodes = {shorthand: body}
-            args = {shorthand: self.value(body)}
+            args = {shorthand: self.value(body, number)}
         else:
             raise self.fail(
                 f"{kind} needs a mapping of {', '.join(fields)}", body, number
@@ -432,10 +461,8 @@ class _Reader:
         return Step(kind, number, node.start_mark.line + 1, stream, args)
 
 
-def _check_action(
-    action: object, key: str, located: Any, allow_any: bool = False
-) -> None:
-    if not isinstance(action, str) or (action not in ACTIONS and not allow_any):
+def _check_action(action: object, key: str, located: Any) -> None:
+    if not isinstance(action, str) or action not in ACTIONS:
         hint = did_you_mean(str(action), ACTIONS)
         raise located(f"unknown action {action!r}{hint}", key)
 
@@ -477,7 +504,9 @@ def _check_args(kind: str, args: dict[str, Any], located: Any) -> None:
     if "subscriber_id" in args:
         args["subscriber_id"] = str(args["subscriber_id"])
     if "retry_count" in args and (
-        not isinstance(args["retry_count"], int) or args["retry_count"] < 0
+        not isinstance(args["retry_count"], int)
+        or isinstance(args["retry_count"], bool)
+        or args["retry_count"] < 0
     ):
         raise located("must be a whole number", "retry_count")
     if "content_type" in args:
@@ -488,7 +517,7 @@ def _check_args(kind: str, args: dict[str, Any], located: Any) -> None:
     if "hook_url" in args and not isinstance(args["hook_url"], str):
         raise located("must be 'target', 'none' or a URL", "hook_url")
     if kind in ("fire", "duplicate", "expect") and "action" in args:
-        _check_action(args["action"], "action", located, allow_any=kind == "fire")
+        _check_action(args["action"], "action", located)
     if kind == "reorder":
         _check_action(args["first"], "first", located)
         _check_action(args["then"], "then", located)
@@ -538,8 +567,12 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
+        if isinstance(error, yaml.reader.ReaderError):
+            where = f", line {text.count(chr(10), 0, error.position) + 1}"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ScenarioError(f"{source}{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply to read") from None
 
     return _Reader(source, root).read()
 
