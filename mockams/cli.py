@@ -11,14 +11,12 @@ from collections.abc import Sequence
 from types import FrameType
 
 from mockams import __version__
-from mockams.cli_replay import add_replay_commands, list_scenarios, run_replay
 from mockams.options import (
     content_type_option,
     count_option,
     port_option,
     version_option,
 )
-from mockams.server import MockAMS
 
 __all__ = ["main"]
 
@@ -90,7 +88,18 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="Also log hook bodies"
     )
     serve.add_argument("-q", "--quiet", action="store_true", help="Log warnings only")
+    # Imported here: ``mockams load`` must start Locust before anything else
+    # imports sockets or starts threads (see mockams.load).
+    from mockams.cli_check import add_check_command
+    from mockams.cli_replay import add_replay_commands
+
     add_replay_commands(commands)
+    add_check_command(commands)
+    commands.add_parser(
+        "load",
+        help="Send a scenario's hooks as load on Locust (mockams load --help)",
+        add_help=False,
+    )
 
     return parser
 
@@ -106,6 +115,8 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _serve(options: argparse.Namespace) -> int:
+    from mockams.server import MockAMS
+
     if options.workers < 1:
         print("mockams serve: error: --workers must be 1 or more", file=sys.stderr)
         return 2
@@ -159,14 +170,27 @@ def _serve(options: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mockams`` command; return its exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["load"]:
+        from mockams.load import main as load
+
+        return load(arguments[1:])
     parser = _parser()
-    options = parser.parse_args(argv)
+    options = parser.parse_args(arguments)
     if options.command == "serve":
         return _serve(options)
     if options.command == "replay":
+        from mockams.cli_replay import run_replay
+
         return run_replay(options)
     if options.command == "scenarios":
+        from mockams.cli_replay import list_scenarios
+
         return list_scenarios()
+    if options.command == "check":
+        from mockams.cli_check import run_check
+
+        return run_check(options)
 
     parser.print_help(sys.stderr)
 

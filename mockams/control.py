@@ -91,6 +91,23 @@ def _number_map(body: dict[str, Any], name: str) -> dict[str, float]:
     return dict(value)
 
 
+# Compiled once: building a werkzeug Map costs milliseconds.
+_URL_MAP = Map(
+    [
+        Rule("/mockams/", endpoint="info", methods=["GET"]),
+        Rule("/mockams/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule(f"{_STREAM}/publish", endpoint="publish", methods=["POST"]),
+        Rule(f"{_STREAM}/unpublish", endpoint="unpublish", methods=["POST"]),
+        Rule(f"{_STREAM}/stall", endpoint="stall", methods=["POST"]),
+        Rule("/mockams/apps/<app>/hooks", endpoint="fire", methods=["POST"]),
+        Rule("/mockams/deliveries", endpoint="deliveries", methods=["GET"]),
+        Rule("/mockams/deliveries", endpoint="clear", methods=["DELETE"]),
+        Rule("/mockams/deliveries/wait", endpoint="wait", methods=["GET"]),
+        Rule("/mockams/reset", endpoint="reset", methods=["POST"]),
+    ]
+)
+
+
 class ControlApi:
     """WSGI routes of the control API."""
 
@@ -105,20 +122,7 @@ class ControlApi:
         self.log = log
         self.sender = sender
         self._reset_server = reset
-        self.url_map = Map(
-            [
-                Rule("/mockams/", endpoint="info", methods=["GET"]),
-                Rule("/mockams/openapi.json", endpoint="openapi", methods=["GET"]),
-                Rule(f"{_STREAM}/publish", endpoint="publish", methods=["POST"]),
-                Rule(f"{_STREAM}/unpublish", endpoint="unpublish", methods=["POST"]),
-                Rule(f"{_STREAM}/stall", endpoint="stall", methods=["POST"]),
-                Rule("/mockams/apps/<app>/hooks", endpoint="fire", methods=["POST"]),
-                Rule("/mockams/deliveries", endpoint="deliveries", methods=["GET"]),
-                Rule("/mockams/deliveries", endpoint="clear", methods=["DELETE"]),
-                Rule("/mockams/deliveries/wait", endpoint="wait", methods=["GET"]),
-                Rule("/mockams/reset", endpoint="reset", methods=["POST"]),
-            ]
-        )
+        self.url_map = _URL_MAP
 
     def handle(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from werkzeug.test import Client
@@ -30,7 +30,7 @@ from mockams.sender import Delivery, DeliveryLog, Hook, HookSender
 from mockams.server import MockAMS
 from mockams.settings import AmsVersion
 
-__all__ = ["Dispatcher", "ReplayOptions", "replay"]
+__all__ = ["Dispatcher", "ReplayOptions", "replay", "timeline"]
 
 logger = logging.getLogger("mockams")
 
@@ -51,6 +51,7 @@ class ReplayOptions:
     streams: int = 1
     concurrency: int = 1
     dry_run: bool = False
+    id_suffix: str = ""
     progress: Callable[[str], None] | None = None
 
 
@@ -75,13 +76,24 @@ class Dispatcher:
         self.sender = sender
         # Each hook as it leaves: in the order a reorder gives, twice if duplicated.
         self.hooks: list[Hook] = []
-        self._lock = threading.Condition()
+        self._mutex = threading.Lock()
+        self._lock = threading.Condition(self._mutex)
+        # One condition per copy of a scenario, all on one mutex: a delivery
+        # wakes only the copy that waits for it, not every copy.
+        self._groups: dict[str, threading.Condition] = {}
         self._duplicates: list[tuple[str, str]] = []
         self._reorders: list[_Reorder] = []
         self._waiting: dict[int, list[Hook]] = defaultdict(list)
         self._outstanding: dict[str, int] = defaultdict(int)
         self._sends_left: dict[int, int] = defaultdict(int)
         log.subscribe(self._delivered)
+
+    def watch(self, stream_ids: Sequence[str]) -> None:
+        """Group ``stream_ids``: :meth:`settle` on them wakes for them alone."""
+        condition = threading.Condition(self._mutex)
+        with self._lock:
+            for stream_id in stream_ids:
+                self._groups[stream_id] = condition
 
     def arm_duplicate(self, stream_id: str, action: str) -> None:
         """The next ``action`` hook of ``stream_id`` is delivered twice, same bytes."""
@@ -157,7 +169,8 @@ class Dispatcher:
         """One send is over; the caller holds the lock."""
         self._outstanding[stream_id] -= 1
         self._sends_left[event_id] -= 1
-        self._lock.notify_all()
+        self._groups.get(stream_id, self._lock).notify_all()
+        self._lock.notify_all()  # a wait over several copies, at the end of a run
 
     def settle(self, stream_ids: Sequence[str], timeout: float) -> list[str]:
         """Wait until the deliveries of ``stream_ids`` are over; say what was not."""
@@ -179,7 +192,8 @@ class Dispatcher:
                         f"after {timeout:g} s"
                     )
                     return notes
-                self._lock.wait(min(remaining, 0.5))
+                waiter = self._groups.get(stream_ids[0], self._lock)
+                waiter.wait(min(remaining, 0.5))
 
     def _held_for(self, stream_ids: Sequence[str]) -> list[Hook]:
         held = [hook for rule in self._reorders for hook in rule.held]
@@ -254,12 +268,15 @@ class _Run:
         self.errors: list[CheckResult] = []
         self.notes: list[str] = []
         self.steps_done = 0
+        # Each step with the hooks it sent; meaningful with one copy at a time.
+        self.timeline: list[tuple[Step, list[Hook]]] = []
         self._lock = threading.Lock()
 
     def stream_maps(self) -> list[dict[str, str]]:
         count = max(self.options.streams, 1)
+        suffix = self.options.id_suffix
         if count == 1:
-            return [{item.id: item.id for item in self.scenario.streams}]
+            return [{item.id: item.id + suffix for item in self.scenario.streams}]
         width = len(str(count))
         return [
             {item.id: f"{item.id}-{index:0{width}d}" for item in self.scenario.streams}
@@ -311,7 +328,9 @@ class _Run:
 
     def run_copy(self, stream_map: dict[str, str]) -> None:
         ids = list(stream_map.values())
+        self.dispatcher.watch(ids)
         for step in self.scenario.steps:
+            first_hook = len(self.dispatcher.hooks)
             try:
                 self.run_step(step, stream_map)
             except _StepFailed as failed:
@@ -327,6 +346,7 @@ class _Run:
                     self._note(f"step {step.number}: {note}")
             with self._lock:
                 self.steps_done += 1
+                self.timeline.append((step, self.dispatcher.hooks[first_hook:]))
             self._progress()
         for note in self.dispatcher.settle(ids, self.settle_timeout):
             self._note(note)
@@ -464,9 +484,14 @@ class _Run:
         self.dispatcher.settle(list(stream_map.values()), self.settle_timeout)
         action = step.args.get("action")
         wanted = {stream_map[step.stream]} if step.stream else set(stream_map.values())
-        found = [
-            item for item in self.ams.deliveries(action) if item.stream_id in wanted
-        ]
+        found = sorted(
+            (
+                item
+                for stream_id in wanted
+                for item in self.ams.deliveries(action, stream_id)
+            ),
+            key=lambda item: item.id,
+        )
         problems = _expect_problems(step, found)
         if problems:
             with self._lock:
@@ -577,6 +602,20 @@ def _expect_problems(step: Step, found: Sequence[Delivery]) -> list[str]:
             )
 
     return problems
+
+
+def timeline(
+    scenario: Scenario, options: ReplayOptions
+) -> list[tuple[Step, list[Hook]]]:
+    """Each step of one copy of ``scenario`` with the hooks it sends, unsent.
+
+    The hooks are built as a replay builds them (bodies final, byte for byte);
+    nothing goes out. ``options.id_suffix`` makes the copy's stream ids unique.
+    """
+    run = _Run(scenario, replace(options, dry_run=True, streams=1))
+    run.run()
+
+    return run.timeline
 
 
 def replay(scenario: Scenario, options: ReplayOptions) -> RunReport:

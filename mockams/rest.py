@@ -52,6 +52,41 @@ class _StreamIdConverter(BaseConverter):
     regex = r"(?!(?:create|count|active-live-stream-count)$)[^/]+"
 
 
+_PAGE = f"{_BROADCASTS}/list/<int(signed=True):offset>/<int(signed=True):size>"
+_ONE = f"{_BROADCASTS}/<stream:stream_id>"
+# Compiled once: building a werkzeug Map costs milliseconds.
+_URL_MAP = Map(
+    [
+        Rule(f"{_BROADCASTS}/create", endpoint="create", methods=["POST"]),
+        Rule(
+            "/<app>/rest/broadcast/create",
+            endpoint="create_v1",
+            methods=["POST"],
+        ),
+        Rule(_PAGE, endpoint="list", methods=["GET"]),
+        Rule(f"{_BROADCASTS}/count", endpoint="count", methods=["GET"]),
+        Rule(f"{_BROADCASTS}/count/<search>", endpoint="count", methods=["GET"]),
+        Rule(
+            f"{_BROADCASTS}/active-live-stream-count",
+            endpoint="active",
+            methods=["GET"],
+        ),
+        Rule(_ONE, endpoint="get", methods=["GET"]),
+        Rule(_ONE, endpoint="update", methods=["PUT"]),
+        Rule(_ONE, endpoint="delete", methods=["DELETE"]),
+        Rule(
+            _BROADCASTS,
+            endpoint="delete_bulk",
+            methods=["DELETE"],
+            strict_slashes=False,
+        ),
+        Rule(_SETTINGS, endpoint="get_settings", methods=["GET"]),
+        Rule(_SETTINGS, endpoint="set_settings", methods=["POST"]),
+    ],
+    converters={"stream": _StreamIdConverter},
+)
+
+
 def result(
     success: bool, message: str = "", data_id: str | None = ""
 ) -> dict[str, Any]:
@@ -64,40 +99,7 @@ class RestApi:
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
-        page = f"{_BROADCASTS}/list/<int(signed=True):offset>/<int(signed=True):size>"
-        one = f"{_BROADCASTS}/<stream:stream_id>"
-        self.url_map = Map(
-            [
-                Rule(f"{_BROADCASTS}/create", endpoint="create", methods=["POST"]),
-                Rule(
-                    "/<app>/rest/broadcast/create",
-                    endpoint="create_v1",
-                    methods=["POST"],
-                ),
-                Rule(page, endpoint="list", methods=["GET"]),
-                Rule(f"{_BROADCASTS}/count", endpoint="count", methods=["GET"]),
-                Rule(
-                    f"{_BROADCASTS}/count/<search>", endpoint="count", methods=["GET"]
-                ),
-                Rule(
-                    f"{_BROADCASTS}/active-live-stream-count",
-                    endpoint="active",
-                    methods=["GET"],
-                ),
-                Rule(one, endpoint="get", methods=["GET"]),
-                Rule(one, endpoint="update", methods=["PUT"]),
-                Rule(one, endpoint="delete", methods=["DELETE"]),
-                Rule(
-                    _BROADCASTS,
-                    endpoint="delete_bulk",
-                    methods=["DELETE"],
-                    strict_slashes=False,
-                ),
-                Rule(_SETTINGS, endpoint="get_settings", methods=["GET"]),
-                Rule(_SETTINGS, endpoint="set_settings", methods=["POST"]),
-            ],
-            converters={"stream": _StreamIdConverter},
-        )
+        self.url_map = _URL_MAP
         self._handlers: dict[str, Callable[..., Response]] = {
             "create": self.create,
             "create_v1": self.create_v1,

@@ -153,6 +153,9 @@ class DeliveryLog:
 
     def __init__(self) -> None:
         self._items: list[Delivery] = []
+        # The same deliveries by stream id: a replay of thousands of streams
+        # asks for one stream's at a time.
+        self._by_stream: dict[str, list[Delivery]] = {}
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
         self._listeners: list[Callable[[Delivery], None]] = []
@@ -167,6 +170,7 @@ class DeliveryLog:
         with self._changed:
             delivery.id = next(self._ids)
             self._items.append(delivery)
+            self._by_stream.setdefault(delivery.stream_id, []).append(delivery)
             self._changed.notify_all()
             listeners = list(self._listeners)
         for listener in listeners:
@@ -176,7 +180,8 @@ class DeliveryLog:
         self, action: str | None = None, stream_id: str | None = None
     ) -> list[Delivery]:
         with self._changed:
-            return [item for item in self._items if _matches(item, action, stream_id)]
+            items = self._by_stream.get(stream_id, []) if stream_id else self._items
+            return [item for item in items if _matches(item, action, stream_id)]
 
     def wait(
         self,
@@ -201,6 +206,7 @@ class DeliveryLog:
         with self._changed:
             dropped = len(self._items)
             self._items.clear()
+            self._by_stream.clear()
             return dropped
 
     def __len__(self) -> int:

@@ -345,3 +345,4 @@ class MockAMS:
         self.lifecycle.apps = self._fresh_apps()
         self.log.clear()
         self.errors.clear()
+        self.sender.errors.clear()

@@ -1,0 +1,156 @@
+"""Concurrent delivery throughput, every delivery recorded, next to Locust.
+
+Side by side against the same trivial receiver (nginx if installed):
+- mockams's hook sender: AMS's pool of 20 workers, a new connection per hook,
+  every attempt recorded as a delivery;
+- ``mockams replay basic-lifecycle --streams N --concurrency 20``: the whole
+  path, REST create, publish and unpublish included;
+- Locust's FastHttpUser posting the same body, 20 users, in its own process
+  (its own measure of requests per second).
+
+Run: python benchmarks/bench_concurrency.py [--hooks 20000] [--streams 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from receivers import fast_receiver
+
+from mockams.contract import sample_fields
+from mockams.replay import ReplayOptions, replay
+from mockams.scenario import load_scenario
+from mockams.sender import DeliveryLog, Hook, HookSender
+from mockams.settings import FORM
+
+LOCUSTFILE = textwrap.dedent(
+    """
+    from locust import constant, task
+    from locust.contrib.fasthttp import FastHttpUser
+
+    BODY = {body!r}
+    HEADERS = {{"Content-Type": {content_type!r}}}
+
+    class Poster(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def post_hook(self):
+            self.client.post("/hooks", data=BODY, headers=HEADERS)
+    """
+)
+
+
+def sender_rate(url: str, hooks: int, workers: int) -> tuple[float, int]:
+    """Hooks per second through HookSender, and how many deliveries it recorded."""
+    log = DeliveryLog()
+    sender = HookSender(log, workers=workers)
+    fields = sample_fields("liveStreamStarted", "stream1")
+    hook = Hook.build(app="LiveApp", url=url, fields=fields, content_type=FORM)
+    started = time.perf_counter()
+    for _ in range(hooks):
+        sender.send(hook)
+    sender.wait_idle(120)
+    elapsed = time.perf_counter() - started
+    sender.close()
+
+    return hooks / elapsed, len(log)
+
+
+def replay_rate(url: str, streams: int, concurrency: int) -> tuple[float, int]:
+    scenario = load_scenario("basic-lifecycle")
+    started = time.perf_counter()
+    report = replay(
+        scenario, ReplayOptions(target=url, streams=streams, concurrency=concurrency)
+    )
+    elapsed = time.perf_counter() - started
+    if not report.passed:
+        raise RuntimeError(f"replay failed: {report.notes}")
+
+    return len(report.deliveries) / elapsed, len(report.deliveries)
+
+
+def locust_rate(url: str, users: int, seconds: int) -> float:
+    fields = sample_fields("liveStreamStarted", "stream1")
+    from mockams.wire import encode_body
+
+    body, content_type = encode_body(fields, FORM)
+    host = url.rsplit("/", 1)[0]
+    with tempfile.TemporaryDirectory() as folder:
+        locustfile = Path(folder) / "locustfile.py"
+        locustfile.write_text(
+            LOCUSTFILE.format(body=body.decode(), content_type=content_type)
+        )
+        prefix = Path(folder) / "stats"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(locustfile),
+                "--headless",
+                "--host",
+                host,
+                "-u",
+                str(users),
+                "-r",
+                str(users),
+                "--run-time",
+                f"{seconds}s",
+                "--csv",
+                str(prefix),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=seconds + 60,
+        )
+        with open(f"{prefix}_stats.csv", newline="") as handle:
+            rows = {row["Name"]: row for row in csv.DictReader(handle)}
+
+    return float(rows["Aggregated"]["Requests/s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--hooks", type=int, default=20000, help="hooks through the sender"
+    )
+    parser.add_argument("--streams", type=int, default=2000, help="replay copies")
+    parser.add_argument("--seconds", type=int, default=10, help="Locust run time")
+    options = parser.parse_args()
+
+    with fast_receiver() as (name, url):
+        print(f"receiver: {name} at {url}\n")
+        sender_rate(url, 1000, 20)  # warm-up
+        rate, recorded = sender_rate(url, options.hooks, 20)
+        print(
+            f"{'mockams HookSender, 20 workers':48} {rate:9,.0f} hooks/s  "
+            f"({recorded} recorded)"
+        )
+        rate, recorded = replay_rate(url, options.streams, 20)
+        print(
+            f"{f'mockams replay --streams {options.streams} --concurrency 20':48} "
+            f"{rate:9,.0f} hooks/s  ({recorded} recorded)"
+        )
+        try:
+            locust = locust_rate(url, 20, options.seconds)
+            print(f"{'Locust FastHttpUser, 20 users':48} {locust:9,.0f} requests/s")
+        except (OSError, subprocess.SubprocessError, KeyError) as error:
+            print(f"Locust FastHttpUser: not measured ({error})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Options and fixtures of the receiver contract suite.
+
+Run it at a receiver with ``pytest contract --ams-target URL`` from a
+checkout, or ``mockams check URL`` from an installed package.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mockams.contract import ENCODINGS, Prober, StateProbe
+from mockams.payloads import ACTIONS
+from mockams.plugin import AmsOptions
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockams contract")
+    group.addoption(
+        "--ams-state-probe",
+        metavar="URL",
+        default="",
+        help="URL template telling what the receiver stored, e.g. http://host/streams/{id}",
+    )
+    group.addoption(
+        "--ams-state-command",
+        metavar="CMD",
+        default="",
+        help="Command template printing what the receiver stored, e.g. './state {id}'",
+    )
+    group.addoption(
+        "--ams-samples",
+        metavar="N",
+        type=int,
+        default=20,
+        help="Hooks per action and encoding for the latency figures",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("ams_target") or config.getini("ams_target")
+    if not target and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            "mockams contract: give the receiver with --ams-target URL"
+        )
+    if config.getoption("ams_samples") < 1:
+        raise pytest.UsageError("mockams contract: --ams-samples must be 1 or more")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    pinned = metafunc.config.getoption("ams_content_type")
+    encodings = sorted(ENCODINGS)
+    if pinned:
+        encodings = [
+            name for name, value in ENCODINGS.items() if pinned in (name, value)
+        ]
+        encodings = encodings or ["json"]  # any other media type gives JSON, as in AMS
+    if "encoding" in metafunc.fixturenames:
+        metafunc.parametrize("encoding", encodings)
+    if "action" in metafunc.fixturenames:
+        metafunc.parametrize("action", list(ACTIONS))
+
+
+@pytest.fixture(scope="session")
+def prober(ams_options: AmsOptions) -> Prober:
+    """Posts hooks to the receiver as AMS does and keeps every outcome."""
+    return Prober(ams_options.target, ams_options.version)
+
+
+@pytest.fixture
+def content_type(encoding: str) -> str:
+    return ENCODINGS[encoding]
+
+
+@pytest.fixture(scope="session")
+def state_probe(pytestconfig: pytest.Config) -> StateProbe:
+    return StateProbe(
+        url=pytestconfig.getoption("ams_state_probe"),
+        command=pytestconfig.getoption("ams_state_command"),
+    )
+
+
+@pytest.fixture(scope="session")
+def samples(pytestconfig: pytest.Config) -> int:
+    return int(pytestconfig.getoption("ams_samples"))

@@ -1,0 +1,215 @@
+"""Hypothesis strategies for AMS hooks, valid by construction.
+
+::
+
+    from hypothesis import given
+    from mockams.strategies import hook_payloads, lifecycles
+
+    @given(hook_payloads(content_type="json"))
+    def test_receiver_accepts_any_hook(payload):
+        response = client.post("/hooks", data=payload.body,
+                               headers={"Content-Type": payload.content_type})
+        assert response.status_code == 200
+
+Every payload is built by the same code as the mock's hooks: the fields an
+action has in the chosen AMS release, optional ones present or absent,
+names in any script, and the body encoded byte for byte as AMS encodes it.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from mockams.payloads import (
+    ACTIONS,
+    HookInputs,
+    build_fields,
+    inputs_for,
+    status_fields,
+)
+from mockams.settings import FORM, AmsVersion, content_type_from_name
+from mockams.wire import HookValue, encode_body
+
+__all__ = ["HookPayload", "hook_payloads", "lifecycles", "stream_ids"]
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+_ID_ALPHABET = _ALPHANUMERIC + "_.-"
+# Words the REST API routes itself; a broadcast may not be named so in a path.
+_ROUTE_WORDS = {"create", "count", "list", "active-live-stream-count"}
+_EPOCH_2025_MS = 1_735_689_600_000
+
+
+@dataclass(frozen=True)
+class HookPayload:
+    """One hook as AMS would post it: its fields, encoded body and content type."""
+
+    action: str
+    fields: dict[str, HookValue]
+    content_type: str
+    body: bytes
+
+    @property
+    def stream_id(self) -> str:
+        return str(self.fields["id"])
+
+
+def stream_ids() -> st.SearchStrategy[str]:
+    """Stream ids AMS accepts, including odd ones like ``.``, ``-a_`` or ``0``."""
+    return st.text(_ID_ALPHABET, min_size=1, max_size=64).filter(
+        lambda text: text not in _ROUTE_WORDS
+    )
+
+
+_names = st.one_of(
+    st.none(),
+    st.text(min_size=1, max_size=80).filter(lambda text: text.strip() != ""),
+    st.sampled_from(
+        ["Demo", "Café", "東京ライブ", "🎥 live", 'a "quoted" / name', "x" * 500]
+    ),
+)
+_categories = st.one_of(st.none(), st.sampled_from(["news", "sport", "ゲーム", "a/b"]))
+_metadata = st.one_of(
+    st.none(),
+    st.text(max_size=60),
+    st.dictionaries(
+        st.text(string.ascii_letters, min_size=1, max_size=10),
+        st.one_of(st.text(max_size=20), st.integers(-1000, 1000), st.booleans()),
+        max_size=4,
+    ).map(lambda value: json.dumps(value, separators=(",", ":"))),
+)
+_params = st.dictionaries(
+    st.sampled_from(["token", "subscriberCode", "streamName", "extra"]),
+    st.text(string.ascii_letters + string.digits, min_size=1, max_size=16),
+    max_size=2,
+)
+
+
+@st.composite
+def hook_payloads(
+    draw: st.DrawFn,
+    action: str | None = None,
+    *,
+    version: str = "current",
+    content_type: str = "form",
+    stream_id: str | None = None,
+    timestamp_ms: int | None = None,
+) -> HookPayload:
+    """A hook of ``action`` (any action when ``None``) for the AMS ``version``."""
+    chosen = action or draw(st.sampled_from(sorted(ACTIONS)))
+    media_type = content_type_from_name(content_type)
+    release = AmsVersion.parse(version)
+    if not release.has_json_hooks:
+        media_type = FORM
+    identifier = stream_id or draw(stream_ids())
+    stamp = timestamp_ms or draw(st.integers(_EPOCH_2025_MS, _EPOCH_2025_MS + 10**11))
+
+    fields: dict[str, HookValue]
+    if chosen == "liveStreamStatus":
+        name = draw(_names) if media_type != FORM else draw(_names.filter(bool))
+        stats: dict[str, Any] = {
+            "width": draw(st.sampled_from([640, 1280, 1920])),
+            "height": draw(st.sampled_from([360, 720, 1080])),
+            "totalByteReceived": draw(st.integers(0, 10**10)),
+            "inputQueueSize": draw(st.integers(0, 50)),
+            "speed": draw(
+                st.floats(0, 2, allow_nan=False).map(lambda value: round(value, 3))
+            ),
+        }
+        fields = status_fields(identifier, name, stats, now_ms=stamp)
+    else:
+        broadcast = {
+            "name": draw(_names),
+            "category": draw(_categories),
+            "metaData": draw(_metadata.filter(_is_sendable)),
+            "mainTrackStreamId": draw(st.one_of(st.none(), stream_ids())),
+        }
+        room = {"streamId": draw(stream_ids()), "name": draw(_names), "category": None}
+        inputs = inputs_for(
+            chosen,
+            identifier,
+            broadcast,
+            room=room,
+            subscriber_id=draw(st.one_of(st.none(), stream_ids())),
+            params=draw(_params),
+        )
+        if chosen == "vodReady":
+            inputs = HookInputs(
+                identifier,
+                vod_name=identifier
+                + draw(st.sampled_from(["", "_1", "_720p2500kbps"])),
+                vod_id=draw(st.text(_ALPHANUMERIC, min_size=24, max_size=24)),
+                metadata=broadcast["metaData"],
+            )
+            if release.sends_vod_duration:
+                inputs.params = {"duration": str(draw(st.integers(0, 10**8)))}
+        fields = build_fields(
+            chosen, inputs, app="LiveApp", version=release, now_ms=stamp
+        )
+    body, header = encode_body(fields, media_type)
+
+    return HookPayload(chosen, fields, header, body)
+
+
+def _is_sendable(metadata: str | None) -> bool:
+    """AMS sends no hook at all for metadata that is JSON but not an object."""
+    if metadata is None:
+        return True
+    try:
+        return isinstance(json.loads(metadata), dict)
+    except ValueError:
+        return True
+
+
+@st.composite
+def lifecycles(
+    draw: st.DrawFn,
+    *,
+    version: str = "current",
+    content_type: str = "form",
+    max_sessions: int = 3,
+) -> list[HookPayload]:
+    """The hooks of one stream's life, in an order AMS can deliver them.
+
+    One or more publish sessions (a reconnect starts a new one), each with
+    ``liveStreamStarted``, maybe status ticks (AMS 2.12 and later),
+    ``liveStreamEnded`` and maybe ``vodReady``, which may arrive before
+    ``liveStreamEnded``; maybe a final ``idleTimeIsExpired``. Timestamps grow
+    in the order AMS made the events.
+    """
+    identifier = draw(stream_ids())
+    clock = draw(st.integers(_EPOCH_2025_MS, _EPOCH_2025_MS + 10**11))
+    most_ticks = 3 if AmsVersion.parse(version).has_status_hooks else 0
+    hooks: list[HookPayload] = []
+
+    def make(action: str) -> HookPayload:
+        nonlocal clock
+        clock += draw(st.integers(1, 60_000))
+        return draw(
+            hook_payloads(
+                action,
+                version=version,
+                content_type=content_type,
+                stream_id=identifier,
+                timestamp_ms=clock,
+            )
+        )
+
+    for _ in range(draw(st.integers(1, max_sessions))):
+        hooks.append(make("liveStreamStarted"))
+        for _ in range(draw(st.integers(0, most_ticks))):
+            hooks.append(make("liveStreamStatus"))
+        ended = make("liveStreamEnded")
+        if draw(st.booleans()):
+            vod = make("vodReady")
+            hooks.extend([vod, ended] if draw(st.booleans()) else [ended, vod])
+        else:
+            hooks.append(ended)
+    if draw(st.booleans()):
+        hooks.append(make("idleTimeIsExpired"))
+
+    return hooks
