@@ -146,10 +146,17 @@ def _preflight(target: str) -> str | None:
         return reason
     body = b"id=mockams-preflight&action=mockamsPreflight"
     outcome = post(target, body, FORM)
-    if outcome.status is None and outcome.error and "timed out" not in outcome.error:
-        return f"cannot reach {target}: {outcome.error}"
+    if outcome.status is not None:
+        return None
+    error = outcome.error or "no answer"
+    if error.startswith("not an HTTP"):
+        return f"{target} does not speak HTTP: {error}"
+    if error.startswith("connection closed"):
+        return f"{target} closed the connection without an HTTP answer"
+    if "timed out" in error:
+        return f"{target} gave no HTTP answer within 2 s ({error})"
 
-    return None
+    return f"cannot reach {target}: {error}"
 
 
 def _pytest_args(options: argparse.Namespace, folder: Path) -> list[str]:

@@ -129,7 +129,7 @@ def sample_fields(
 
 @dataclass
 class LatencyFigures:
-    """Receiver latency (ms, last request byte to first response byte)."""
+    """Receiver latency (ms, request sent to first response byte)."""
 
     samples: list[float] = field(default_factory=list)
     timeouts: int = 0

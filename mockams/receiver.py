@@ -39,6 +39,10 @@ class ReceivedHook:
     def action(self) -> str:
         return str(self.fields.get("action", ""))
 
+    @property
+    def stream_id(self) -> str:
+        return str(self.fields.get("id", ""))
+
 
 class _Silent(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

@@ -30,7 +30,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def _latency(delivery: Delivery) -> float | None:
-    """The receiver's own time: first response byte after the last request byte."""
+    """The receiver's own time: request sent to first response byte."""
     if delivery.ttfb_ms is not None:
         return delivery.ttfb_ms
     return None if delivery.status is None else delivery.elapsed_ms

@@ -9,6 +9,7 @@ dropped. Every attempt, whatever its outcome, becomes one :class:`Delivery`.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -16,12 +17,23 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from mockams.exchange import TIMEOUT_S, Outcome, post
 from mockams.wire import HookValue, decode_body, encode_body
+
+_FORM_PREFIX = "application/x-www-form-urlencoded"
+
+
+def decode_body_text(body: bytes, content_type: str) -> str:
+    """The body as text: ISO-8859-1 for a form, UTF-8 otherwise, as AMS encodes."""
+    if content_type.startswith(_FORM_PREFIX):
+        return body.decode("latin-1")
+
+    return body.decode("utf-8", "replace")
+
 
 __all__ = ["Delivery", "DeliveryLog", "Hook", "HookSender", "HookSink", "Scheduler"]
 
@@ -92,7 +104,6 @@ class Delivery:
     url: str
     content_type: str
     body: str
-    fields: dict[str, Any]
     attempt: int
     status: int | None
     error: str | None
@@ -103,6 +114,12 @@ class Delivery:
     finished_at: float
     retry_scheduled: bool = False
     redirected_to: str | None = None
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+    @functools.cached_property
+    def fields(self) -> dict[str, Any]:
+        """The body decoded as a receiver decodes it (worked out when first asked)."""
+        return decode_body(self.raw, self.content_type.split(";")[0])[1]
 
     @property
     def ok(self) -> bool:
@@ -400,7 +417,7 @@ class HookSender:
         with self._lock:
             if generation != self._generation:
                 return
-        text, decoded = decode_body(hook.body, hook.content_type.split(";")[0])
+        text = decode_body_text(hook.body, hook.content_type)
         delivery = Delivery(
             id=0,
             event_id=hook.event_id,
@@ -410,7 +427,7 @@ class HookSender:
             url=hook.url,
             content_type=hook.content_type,
             body=text,
-            fields=decoded,
+            raw=hook.body,
             attempt=attempt,
             status=outcome.status,
             error=outcome.error,

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -27,8 +26,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
 from mockams import ACTIONS, MockAMS, StreamStateError
+from mockams.sender import decode_body_text
 from mockams.settings import FORM
-from mockams.wire import decode_body, request_head
+from mockams.wire import request_head
 
 pytestmark = pytest.mark.network
 
@@ -1209,17 +1209,15 @@ def test_a_reset_while_an_attempt_is_being_recorded_drops_it(
     recording = threading.Event()
     proceed = threading.Event()
 
-    def decode_after_reset(
-        body: bytes, content_type: str
-    ) -> tuple[str, dict[str, Any]]:
-        # The sender decodes the body between its answer and the log: hold
-        # the first attempt exactly there while the test resets.
+    def decode_after_reset(body: bytes, content_type: str) -> str:
+        # The sender turns the body into text between its answer and the log:
+        # hold the first attempt exactly there while the test resets.
         if not recording.is_set():
             recording.set()
             proceed.wait(WAIT_S)
-        return decode_body(body, content_type)
+        return decode_body_text(body, content_type)
 
-    monkeypatch.setattr("mockams.sender.decode_body", decode_after_reset)
+    monkeypatch.setattr("mockams.sender.decode_body_text", decode_after_reset)
     with MockAMS(hook_url=receiver.url_for(HOOK_PATH), workers=1) as ams:
         ams.fire("playStarted", "before")
         assert recording.wait(WAIT_S)
