@@ -6,7 +6,9 @@ Side by side against the same trivial receiver (nginx if installed):
 - ``mockams replay basic-lifecycle --streams N --concurrency 20``: the whole
   path, REST create, publish and unpublish included;
 - Locust's FastHttpUser posting the same body, 20 users, in its own process
-  (its own measure of requests per second).
+  (its own measure of requests per second): once on kept-alive connections,
+  its usual way, and once with a new connection per request, as AMS and
+  mockams send hooks.
 
 Run: python benchmarks/bench_concurrency.py [--hooks 20000] [--streams 2000]
 """
@@ -31,6 +33,7 @@ from mockams.replay import ReplayOptions, replay
 from mockams.scenario import load_scenario
 from mockams.sender import DeliveryLog, Hook, HookSender
 from mockams.settings import FORM
+from mockams.wire import encode_body
 
 LOCUSTFILE = textwrap.dedent(
     """
@@ -38,7 +41,7 @@ LOCUSTFILE = textwrap.dedent(
     from locust.contrib.fasthttp import FastHttpUser
 
     BODY = {body!r}
-    HEADERS = {{"Content-Type": {content_type!r}}}
+    HEADERS = {{"Content-Type": {content_type!r}{extra}}}
 
     class Poster(FastHttpUser):
         wait_time = constant(0)
@@ -79,16 +82,18 @@ def replay_rate(url: str, streams: int, concurrency: int) -> tuple[float, int]:
     return len(report.deliveries) / elapsed, len(report.deliveries)
 
 
-def locust_rate(url: str, users: int, seconds: int) -> float:
+def locust_rate(url: str, users: int, seconds: int, keep_alive: bool = True) -> float:
     fields = sample_fields("liveStreamStarted", "stream1")
-    from mockams.wire import encode_body
-
     body, content_type = encode_body(fields, FORM)
+    # Asking for "Connection: close" makes the receiver close each connection.
+    extra = "" if keep_alive else ', "Connection": "close"'
     host = url.rsplit("/", 1)[0]
     with tempfile.TemporaryDirectory() as folder:
         locustfile = Path(folder) / "locustfile.py"
         locustfile.write_text(
-            LOCUSTFILE.format(body=body.decode(), content_type=content_type)
+            LOCUSTFILE.format(
+                body=body.decode(), content_type=content_type, extra=extra
+            )
         )
         prefix = Path(folder) / "stats"
         subprocess.run(
@@ -145,11 +150,13 @@ def main() -> None:
             f"{f'mockams replay --streams {options.streams} --concurrency 20':48} "
             f"{rate:9,.0f} hooks/s  ({recorded} recorded)"
         )
-        try:
-            locust = locust_rate(url, 20, options.seconds)
-            print(f"{'Locust FastHttpUser, 20 users':48} {locust:9,.0f} requests/s")
-        except (OSError, subprocess.SubprocessError, KeyError) as error:
-            print(f"Locust FastHttpUser: not measured ({error})")
+        for keep_alive, policy in ((True, "kept alive"), (False, "new each")):
+            name = f"Locust FastHttpUser, 20 users, {policy}"
+            try:
+                locust = locust_rate(url, 20, options.seconds, keep_alive)
+                print(f"{name:48} {locust:9,.0f} requests/s")
+            except (OSError, subprocess.SubprocessError, KeyError) as error:
+                print(f"{name}: not measured ({error})")
 
 
 if __name__ == "__main__":

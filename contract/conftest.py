@@ -1,14 +1,22 @@
 """Options and fixtures of the receiver contract suite.
 
 Run it at a receiver with ``pytest contract --ams-target URL`` from a
-checkout, or ``mockams check URL`` from an installed package.
+checkout, or ``mockams check URL`` from an installed package. The session
+starts by posting one hook to the target: a target that cannot be checked at
+all is one usage error, not a failure of every check.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from mockams.contract import ENCODINGS, Prober, StateProbe
+from mockams.contract import (
+    ENCODINGS,
+    SAMPLE_TIME_LIMIT_S,
+    Prober,
+    StateProbe,
+    preflight,
+)
 from mockams.payloads import ACTIONS
 from mockams.plugin import AmsOptions
 
@@ -31,19 +39,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ams-samples",
         metavar="N",
         type=int,
-        default=20,
+        default=100,
         help="Hooks per action and encoding for the latency figures",
+    )
+    group.addoption(
+        "--ams-sample-seconds",
+        metavar="S",
+        type=float,
+        default=SAMPLE_TIME_LIMIT_S,
+        help="Time limit of the latency samples of one action and encoding",
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
     target = config.getoption("ams_target") or config.getini("ams_target")
-    if not target and not hasattr(config, "workerinput"):
+    if not target:
         raise pytest.UsageError(
             "mockams contract: give the receiver with --ams-target URL"
         )
     if config.getoption("ams_samples") < 1:
         raise pytest.UsageError("mockams contract: --ams-samples must be 1 or more")
+    if not config.getoption("ams_sample_seconds") > 0:
+        raise pytest.UsageError(
+            "mockams contract: --ams-sample-seconds must be above 0"
+        )
+    problem = preflight(target)
+    if problem:
+        raise pytest.UsageError(f"mockams contract: {problem}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -82,3 +107,8 @@ def state_probe(pytestconfig: pytest.Config) -> StateProbe:
 @pytest.fixture(scope="session")
 def samples(pytestconfig: pytest.Config) -> int:
     return int(pytestconfig.getoption("ams_samples"))
+
+
+@pytest.fixture(scope="session")
+def sample_seconds(pytestconfig: pytest.Config) -> float:
+    return float(pytestconfig.getoption("ams_sample_seconds"))

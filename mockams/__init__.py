@@ -10,7 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mockams.errors import ConfigError, MockAMSError, StreamStateError
+    from mockams.errors import (
+        ConfigError,
+        CreateRejected,
+        MockAMSError,
+        StreamStateError,
+    )
     from mockams.payloads import ACTIONS
     from mockams.sender import Delivery
     from mockams.server import DeliveryTimeout, MockAMS
@@ -25,6 +30,7 @@ _HOMES = {
     "AmsVersion": "mockams.settings",
     "AppSettings": "mockams.settings",
     "ConfigError": "mockams.errors",
+    "CreateRejected": "mockams.errors",
     "Delivery": "mockams.sender",
     "DeliveryTimeout": "mockams.server",
     "FORM": "mockams.settings",
@@ -52,6 +58,7 @@ __all__ = [
     "AmsVersion",
     "AppSettings",
     "ConfigError",
+    "CreateRejected",
     "Delivery",
     "DeliveryTimeout",
     "MockAMS",

@@ -8,6 +8,7 @@ null ``streamId``, each with 400 and Jackson's message as plain text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -27,8 +28,8 @@ _STRUCTURED = {
     "playListItemList",
     "encoderSettingsList",
     "hlsParameters",
+    "subTrackStreamIds",
 }
-_KNOWN = [name for name in BROADCAST_DEFAULTS if name != "anyoneWatching"]
 _SOURCES = (
     "http://",
     "https://",
@@ -56,10 +57,15 @@ def _where(body_text: str, name: str) -> str:
     return f"\n at [Source: {_REDACTED}; line: 1, column: {column}]"
 
 
-def bind_broadcast(request: Request, type_name: str) -> dict[str, Any] | None:
+def bind_broadcast(
+    request: Request,
+    type_name: str,
+    properties: Mapping[str, Any] = BROADCAST_DEFAULTS,
+) -> dict[str, Any] | None:
     """The body as ``Broadcast`` or ``BroadcastUpdate``; ``None`` if empty or null.
 
-    Raises :class:`BadBody` with AMS's status and message otherwise.
+    ``properties`` are those of the imitated release's class, with their
+    defaults. Raises :class:`BadBody` with AMS's status and message otherwise.
     """
     if request.mimetype and request.mimetype != "application/json":
         raise BadBody(415, "Unsupported Media Type")
@@ -77,16 +83,17 @@ def bind_broadcast(request: Request, type_name: str) -> dict[str, Any] | None:
         )
 
     for name, value in body.items():
-        if name not in BROADCAST_DEFAULTS or name == "anyoneWatching":
-            listed = ", ".join(f'"{item}"' for item in _KNOWN)
+        if name not in properties or name == "anyoneWatching":
+            known = [item for item in properties if item != "anyoneWatching"]
+            listed = ", ".join(f'"{item}"' for item in known)
             raise BadBody(
                 400,
                 f'Unrecognized field "{name}" (class {java_type}), '
                 f"not marked as ignorable "
-                f"({len(_KNOWN)} known properties: {listed}]){_where(text, name)} "
+                f"({len(known)} known properties: {listed}]){_where(text, name)} "
                 f'(through reference chain: {java_type}["{name}"])',
             )
-        _check_type(java_type, name, value, text)
+        _check_type(java_type, name, properties[name], value, text)
     if type_name == "Broadcast" and "streamId" in body and body["streamId"] is None:
         raise BadBody(
             400,
@@ -97,8 +104,7 @@ def bind_broadcast(request: Request, type_name: str) -> dict[str, Any] | None:
     return body
 
 
-def _check_type(java_type: str, name: str, value: Any, text: str) -> None:
-    default = BROADCAST_DEFAULTS[name]
+def _check_type(java_type: str, name: str, default: Any, value: Any, text: str) -> None:
     if value is None:
         return
     if name == "hlsParameters":

@@ -1,8 +1,9 @@
 """The broadcast store of one application, with AMS's rules.
 
 Broadcasts are kept as the JSON objects AMS serialises: every property of its
-``Broadcast`` class, nulls included, in declaration order. The store is safe
-to use from many threads at once; each call is atomic.
+``Broadcast`` class, nulls included, in declaration order. That class changed
+over releases, so the property list follows the AMS version imitated. The
+store is safe to use from many threads at once; each call is atomic.
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ import string
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from mockams.errors import StreamStateError
+from mockams.errors import CreateRejected, StreamStateError
+from mockams.settings import CURRENT_VERSION, AmsVersion
 
 __all__ = [
     "BROADCAST_DEFAULTS",
     "STALE_AFTER_MS",
     "BroadcastStore",
     "CreateRejected",
+    "Publisher",
+    "broadcast_defaults",
     "is_valid_stream_id",
 ]
 
-# Every property of AMS 3.x's Broadcast, in the order AMS writes them.
-BROADCAST_DEFAULTS: dict[str, Any] = {
+# Every property AMS's Broadcast class has had since 2.10, in the order AMS
+# writes them, with its default.
+_ALL_PROPERTIES: dict[str, Any] = {
     "streamId": None,
     "status": None,
     "playListStatus": None,
@@ -58,6 +64,7 @@ BROADCAST_DEFAULTS: dict[str, Any] = {
     "mp4Enabled": 0,
     "webMEnabled": 0,
     "seekTimeInMs": 0,
+    "conferenceMode": None,
     "subtracksLimit": -1,
     "expireDurationMS": 0,
     "rtmpURL": None,
@@ -85,6 +92,7 @@ BROADCAST_DEFAULTS: dict[str, Any] = {
     "longitude": None,
     "altitude": None,
     "mainTrackStreamId": None,
+    "subTrackStreamIds": [],
     "absoluteStartTimeMs": 0,
     "webRTCViewerLimit": -1,
     "hlsViewerLimit": -1,
@@ -102,6 +110,48 @@ BROADCAST_DEFAULTS: dict[str, Any] = {
     "maxIdleTime": 0,
     "anyoneWatching": False,
 }
+_PUBLISHER_STATS = (
+    "width",
+    "height",
+    "encoderQueueSize",
+    "dropPacketCountInIngestion",
+    "dropFrameCountInEncoding",
+    "packetLostRatio",
+    "packetsLost",
+    "jitterMs",
+    "rttMs",
+    "remoteIp",
+    "virtual",
+)
+# The release that added a property, and the one that removed it, for those
+# that were not there all along. Releases before 2.10 get 2.10's list.
+_SINCE: dict[str, tuple[int, int, int]] = {
+    "role": (2, 10, 1),
+    **dict.fromkeys(_PUBLISHER_STATS, (2, 13, 0)),
+    "maxIdleTime": (2, 15, 0),
+}
+_UNTIL: dict[str, tuple[int, int, int]] = {
+    "conferenceMode": (3, 0, 0),
+    "subTrackStreamIds": (3, 0, 0),
+}
+
+
+def broadcast_defaults(version: AmsVersion) -> dict[str, Any]:
+    """The properties of a Broadcast of AMS ``version`` and their defaults.
+
+    From 2.13 a broadcast carries its publisher's statistics (``width``,
+    ``jitterMs``...), from 2.15 ``maxIdleTime``; 3.0 dropped ``conferenceMode``
+    and ``subTrackStreamIds``.
+    """
+    return {
+        name: default
+        for name, default in _ALL_PROPERTIES.items()
+        if version.parts >= _SINCE.get(name, (0, 0, 0))
+        and version.parts < _UNTIL.get(name, (99, 0, 0))
+    }
+
+
+BROADCAST_DEFAULTS = broadcast_defaults(CURRENT_VERSION)
 
 # Properties the server computes; a request cannot set them.
 _COMPUTED = {"anyoneWatching"}
@@ -142,8 +192,12 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 _nano_counter = itertools.count(time.monotonic_ns())
 
 
-class CreateRejected(Exception):
-    """AMS answers a create with 400 and this message."""
+@dataclass(frozen=True)
+class Publisher:
+    """What AMS keeps of a live stream's publisher: its subscriber id and query."""
+
+    subscriber_id: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 def is_valid_stream_id(stream_id: str) -> bool:
@@ -180,7 +234,7 @@ def _as_read(
     shown["anyoneWatching"] = any(shown[name] != 0 for name in _VIEWER_COUNTS)
     stale = now_ms - int(shown["updateTime"] or 0) >= STALE_AFTER_MS
     live = shown["status"] in ("broadcasting", "preparing")
-    if live and stale and not shown["virtual"]:
+    if live and stale and not shown.get("virtual"):
         shown["status"] = "terminated_unexpectedly"
 
     return shown
@@ -189,13 +243,22 @@ def _as_read(
 class BroadcastStore:
     """The broadcasts and recordings of one application."""
 
-    def __init__(self, app: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        app: str,
+        host: str = "127.0.0.1",
+        version: AmsVersion = CURRENT_VERSION,
+    ) -> None:
         self.app = app
         self.host = host
+        self.defaults = broadcast_defaults(version)
         self._broadcasts: dict[str, dict[str, Any]] = {}
         self._vods: list[dict[str, Any]] = []
         self._files: set[str] = set()
+        # Streams whose publisher is connected and reporting.
         self._publishing: set[str] = set()
+        # Who published each stream stored as live, kept until it ends.
+        self._publishers: dict[str, Publisher] = {}
         self._lock = threading.RLock()
 
     def create(
@@ -206,7 +269,7 @@ class BroadcastStore:
         Raises :class:`CreateRejected` with AMS's message for a taken or
         invalid stream id. ``hook_url`` is the application's at this moment.
         """
-        fields = dict(BROADCAST_DEFAULTS)
+        fields = copy.deepcopy(self.defaults)
         for name, value in (request or {}).items():
             if name in fields and name not in _COMPUTED:
                 fields[name] = value
@@ -219,6 +282,8 @@ class BroadcastStore:
             fields["date"] = now
             fields["originAdress"] = self.host
             fields["rtmpURL"] = f"rtmp://{self.host}/{self.app}/{stream_id}"
+            # AMS fills only a null or empty URL here: one of spaces is kept,
+            # and the hooks then follow the application's setting of the day.
             if not fields["listenerHookURL"] and hook_url:
                 fields["listenerHookURL"] = hook_url
             self._broadcasts[stream_id] = fields
@@ -236,10 +301,11 @@ class BroadcastStore:
             if stream_id and stream_id in self._broadcasts:
                 raise CreateRejected(
                     "Stream id is already being used. "
-                    "Please change stream id or keep it empty"
+                    "Please change stream id or keep it empty",
+                    stream_id,
                 )
         if stream_id and not is_valid_stream_id(stream_id):
-            raise CreateRejected("Stream id is not valid.")
+            raise CreateRejected("Stream id is not valid.", stream_id)
 
         return stream_id
 
@@ -299,6 +365,7 @@ class BroadcastStore:
         """Remove a broadcast, and with ``subtracks`` every track of its room."""
         with self._lock:
             self._publishing.discard(stream_id)
+            self._publishers.pop(stream_id, None)
             removed = self._broadcasts.pop(stream_id, None)
             if removed is not None and subtracks:
                 tracks = [
@@ -308,6 +375,7 @@ class BroadcastStore:
                 ]
                 for track_id in tracks:
                     self._publishing.discard(track_id)
+                    self._publishers.pop(track_id, None)
                     del self._broadcasts[track_id]
 
             return removed
@@ -327,11 +395,13 @@ class BroadcastStore:
         publish_type: str,
         hook_url: str = "",
         metadata: str | None = None,
+        publisher: Publisher | None = None,
     ) -> dict[str, Any]:
         """A publisher starts; a stream never created becomes a *zombi* broadcast.
 
         ``hook_url`` is the application's, for a zombi; ``metadata``, when
-        given, replaces the broadcast's (AMS stores RTMP query parameters so).
+        given, replaces the broadcast's. ``publisher`` is kept until the
+        stream ends, as AMS keeps the connection's subscriber id and query.
         """
         now = _now_ms()
         with self._lock:
@@ -339,14 +409,13 @@ class BroadcastStore:
             if stored is None:
                 if not stream_id or not is_valid_stream_id(stream_id):
                     raise StreamStateError(f"stream id {stream_id!r} is not valid")
-                stored = dict(BROADCAST_DEFAULTS)
+                stored = copy.deepcopy(self.defaults)
+                zombi = {"mainTrackStreamId": "", "metaData": "", "role": ""}
                 stored.update(
+                    {name: value for name, value in zombi.items() if name in stored},
                     streamId=stream_id,
                     zombi=True,
                     date=now,
-                    mainTrackStreamId="",
-                    metaData="",
-                    role="",
                     rtmpURL=f"rtmp://{self.host}/{self.app}/{stream_id}",
                     listenerHookURL=hook_url or None,
                 )
@@ -355,6 +424,7 @@ class BroadcastStore:
                 raise StreamStateError(f"stream {stream_id!r} is already broadcasting")
 
             self._publishing.add(stream_id)
+            self._publishers[stream_id] = publisher or Publisher()
             stored.update(
                 status="broadcasting",
                 publishType=publish_type,
@@ -371,9 +441,11 @@ class BroadcastStore:
 
             return _as_read(stored, now)
 
-    def finish(self, stream_id: str) -> dict[str, Any]:
-        """The publisher stops: the broadcast turns ``finished``; a zombi one goes."""
-        now = _now_ms()
+    def finish(self, stream_id: str) -> tuple[dict[str, Any], Publisher]:
+        """The publisher stops: the broadcast turns ``finished``; a zombi one goes.
+
+        Returns the broadcast as it ended and who had published it.
+        """
         with self._lock:
             stored = self._broadcasts.get(stream_id)
             if stored is None or stored["status"] != "broadcasting":
@@ -381,20 +453,41 @@ class BroadcastStore:
                 raise StreamStateError(
                     f"stream {stream_id!r} is not broadcasting: it {state}"
                 )
-            stored.update(
-                status="finished",
-                updateTime=now,
-                duration=max(now - int(stored["startTime"] or now), 0),
-                hlsViewerCount=0,
-                dashViewerCount=0,
-                webRTCViewerCount=0,
-            )
-            self._publishing.discard(stream_id)
-            shown = _as_read(stored, now)
-            if stored["zombi"]:
-                del self._broadcasts[stream_id]
 
-            return shown
+            return self._finish(stream_id, stored)
+
+    def finish_live(self, stream_id: str) -> tuple[dict[str, Any], Publisher] | None:
+        """Finish ``stream_id`` if a publisher is connected, in one step.
+
+        ``None`` when none is, so that a publisher leaving at the same moment
+        makes this a no-op rather than an error.
+        """
+        with self._lock:
+            stored = self._broadcasts.get(stream_id)
+            if stored is None or stream_id not in self._publishing:
+                return None
+
+            return self._finish(stream_id, stored)
+
+    def _finish(
+        self, stream_id: str, stored: dict[str, Any]
+    ) -> tuple[dict[str, Any], Publisher]:
+        now = _now_ms()
+        stored.update(
+            status="finished",
+            updateTime=now,
+            duration=max(now - int(stored["startTime"] or now), 0),
+            hlsViewerCount=0,
+            dashViewerCount=0,
+            webRTCViewerCount=0,
+        )
+        self._publishing.discard(stream_id)
+        publisher = self._publishers.pop(stream_id, Publisher())
+        shown = _as_read(stored, now)
+        if stored["zombi"]:
+            del self._broadcasts[stream_id]
+
+        return shown, publisher
 
     def stall(self, stream_id: str, silent_for_ms: int = 0) -> dict[str, Any]:
         """A live stream stops reporting without ending, as when AMS loses it.
@@ -472,3 +565,4 @@ class BroadcastStore:
             self._vods.clear()
             self._files.clear()
             self._publishing.clear()
+            self._publishers.clear()

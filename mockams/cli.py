@@ -23,6 +23,26 @@ __all__ = ["main"]
 logger = logging.getLogger("mockams")
 
 
+def _app_option(value: str) -> str:
+    from mockams.errors import ConfigError
+    from mockams.lifecycle import check_app_name
+
+    try:
+        return check_app_name(value)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _hook_url_option(value: str) -> str:
+    from mockams.exchange import check_hook_url
+
+    problem = check_hook_url(value) if value else None
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockams",
@@ -44,11 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--app",
         dest="apps",
         action="append",
+        type=_app_option,
         metavar="NAME",
         help="Application to serve; repeat for more (default: LiveApp)",
     )
     serve.add_argument(
         "--hook-url",
+        type=_hook_url_option,
         default="",
         metavar="URL",
         help="Application hook URL (listenerHookURL)",
@@ -115,23 +137,28 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _serve(options: argparse.Namespace) -> int:
+    from mockams.errors import ConfigError
     from mockams.server import MockAMS
 
     if options.workers < 1:
         print("mockams serve: error: --workers must be 1 or more", file=sys.stderr)
         return 2
+    try:
+        ams = MockAMS(
+            apps=options.apps or ("LiveApp",),
+            host=options.host,
+            port=options.port,
+            hook_url=options.hook_url,
+            content_type=options.content_type,
+            retry_count=options.retry_count,
+            retry_delay_ms=options.retry_delay,
+            ams_version=options.ams_version,
+            workers=options.workers,
+        )
+    except ConfigError as error:
+        print(f"mockams serve: error: {error}", file=sys.stderr)
+        return 2
     _configure_logging(options.verbose, options.quiet)
-    ams = MockAMS(
-        apps=options.apps or ("LiveApp",),
-        host=options.host,
-        port=options.port,
-        hook_url=options.hook_url,
-        content_type=options.content_type,
-        retry_count=options.retry_count,
-        retry_delay_ms=options.retry_delay,
-        ams_version=options.ams_version,
-        workers=options.workers,
-    )
     try:
         ams.start()
     except OSError as error:

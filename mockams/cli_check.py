@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -13,12 +16,23 @@ from typing import Any, TextIO
 
 import pytest
 
-from mockams.contract import LatencyFigures, harness_overhead
-from mockams.exchange import check_hook_url, post
+from mockams.contract import (
+    SAMPLE_TIME_LIMIT_S,
+    LatencyFigures,
+    harness_overhead,
+    preflight,
+)
 from mockams.options import content_type_option, version_option
-from mockams.settings import FORM
 
 __all__ = ["add_check_command", "contract_folder", "run_check"]
+
+# Each would let the user's environment change which checks run, in what
+# order, or how often: the suite loads only mockams's own plugin.
+_SUITE_ENVIRONMENT = {
+    "PYTEST_ADDOPTS": None,
+    "PYTEST_PLUGINS": None,
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+}
 
 
 def contract_folder() -> Path:
@@ -59,9 +73,16 @@ def add_check_command(commands: Any) -> None:
     add(
         "--samples",
         type=int,
-        default=20,
+        default=100,
         metavar="N",
-        help="Hooks per action for latency",
+        help="Hooks per action and encoding for latency",
+    )
+    add(
+        "--sample-seconds",
+        type=float,
+        default=SAMPLE_TIME_LIMIT_S,
+        metavar="S",
+        help="Time limit of the latency samples of one action and encoding",
     )
     add(
         "--state-probe",
@@ -84,6 +105,7 @@ class _Result:
     encoding: str
     action: str
     outcome: str
+    statement: str = ""
     message: str = ""
     latency: dict[str, Any] | None = None
 
@@ -94,12 +116,16 @@ class _Collector:
 
     results: list[_Result] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    statements: dict[str, str] = field(default_factory=dict)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.problems.append(
                 f"cannot collect {report.nodeid}: {report.longreprtext}"
             )
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        self.statements[item.nodeid] = _statement(getattr(item, "function", None))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
@@ -112,20 +138,37 @@ class _Collector:
             outcome = "passed"
         elif report.skipped:
             outcome = "skipped"
-        elif report.when != "call" or "StateProbeError" in report.longreprtext:
-            outcome = "error"
-        else:
+        elif report.when == "call":
             outcome = "failed"
+        else:
+            # As pytest and JUnit count it: the check could not run.
+            outcome = "error"
         message = _short(report) if outcome in ("failed", "error", "skipped") else ""
         recorded = dict(report.user_properties).get("latency")
         latency = recorded if isinstance(recorded, dict) else None
         self.results.append(
-            _Result(_check_name(name), encoding, action, outcome, message, latency)
+            _Result(
+                _check_name(name),
+                encoding,
+                action,
+                outcome,
+                self.statements.get(report.nodeid, ""),
+                message,
+                latency,
+            )
         )
 
 
 def _check_name(function: str) -> str:
     return function.removeprefix("test_").replace("_", " ")
+
+
+def _statement(function: object) -> str:
+    """A check's statement: the first paragraph of its docstring, on one line."""
+    doc = inspect.getdoc(function) if function is not None else None
+    first = (doc or "").split("\n\n")[0]
+
+    return " ".join(first.replace("``", "").split())
 
 
 def _short(report: pytest.TestReport) -> str:
@@ -134,29 +177,11 @@ def _short(report: pytest.TestReport) -> str:
     text = report.longreprtext.strip()
     lines = [line for line in text.splitlines() if line.startswith("E ")]
     if lines:
+        # A traceback: the check's own code broke, and its tail is enough.
         return " ".join(line[2:].strip() for line in lines)[:600]
 
-    return (text.splitlines() or [""])[-1][:600]
-
-
-def _preflight(target: str) -> str | None:
-    """Why the target cannot be checked at all, or ``None``."""
-    reason = check_hook_url(target)
-    if reason:
-        return reason
-    body = b"id=mockams-preflight&action=mockamsPreflight"
-    outcome = post(target, body, FORM)
-    if outcome.status is not None:
-        return None
-    error = outcome.error or "no answer"
-    if error.startswith("not an HTTP"):
-        return f"{target} does not speak HTTP: {error}"
-    if error.startswith("connection closed"):
-        return f"{target} closed the connection without an HTTP answer"
-    if "timed out" in error:
-        return f"{target} gave no HTTP answer within 2 s ({error})"
-
-    return f"cannot reach {target}: {error}"
+    # A message the check wrote for this failure: whole, verdict included.
+    return " ".join(text.split())
 
 
 def _pytest_args(options: argparse.Namespace, folder: Path) -> list[str]:
@@ -167,6 +192,8 @@ def _pytest_args(options: argparse.Namespace, folder: Path) -> list[str]:
         "-c",
         str(folder / "pytest.ini"),
         "-p",
+        "mockams.plugin",
+        "-p",
         "no:cacheprovider",
         "-p",
         "no:terminal",
@@ -176,6 +203,8 @@ def _pytest_args(options: argparse.Namespace, folder: Path) -> list[str]:
         str(options.budget_ms),
         "--ams-samples",
         str(options.samples),
+        "--ams-sample-seconds",
+        str(options.sample_seconds),
     ]
     if options.content_type:
         args += ["--ams-content-type", options.content_type]
@@ -193,6 +222,40 @@ def _pytest_args(options: argparse.Namespace, folder: Path) -> list[str]:
     return args
 
 
+@contextmanager
+def _suite_environment() -> Iterator[None]:
+    """The environment variables of the in-process run, restored afterwards."""
+    saved = {name: os.environ.get(name) for name in _SUITE_ENVIRONMENT}
+    try:
+        for name, value in _SUITE_ENVIRONMENT.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _unwritable(path: Path, flag: str) -> str | None:
+    """Why ``path`` cannot be written, or ``None``; creates its folders."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with path.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as error:
+        return f"{flag} {path}: cannot write it ({error.strerror or error})"
+
+    return None
+
+
 def _grouped(results: list[_Result]) -> Iterator[tuple[str, dict[str, list[_Result]]]]:
     checks: dict[str, dict[str, list[_Result]]] = {}
     for result in results:
@@ -205,6 +268,44 @@ def _grouped(results: list[_Result]) -> Iterator[tuple[str, dict[str, list[_Resu
 
 _RANK = {"error": 3, "failed": 2, "passed": 1, "skipped": 0}
 _MARK = {"error": "ERROR", "failed": "FAIL", "passed": "ok", "skipped": "skip"}
+
+
+def _print_details(details: list[_Result], out: TextIO) -> None:
+    """Each check that did not pass: its statement, then what went wrong where."""
+    by_check: dict[str, list[_Result]] = {}
+    for item in details:
+        by_check.setdefault(item.check, []).append(item)
+    for check, items in by_check.items():
+        print(f"\n{check}: {items[0].statement}", file=out)
+        for item in items:
+            where = ", ".join(part for part in (item.encoding, item.action) if part)
+            print(f"  {_MARK[item.outcome]} [{where}] {item.message}", file=out)
+
+
+def _print_latency(results: list[_Result], out: TextIO) -> None:
+    latency = [result for result in results if result.latency]
+    if not latency:
+        return
+    width = max(len(f"{item.action} ({item.encoding})") for item in latency) + 2
+    heading = "latency, ms (receiver time)"
+    print(f"\n{heading:{width}}     n    p50    p95    p99    max", file=out)
+    cut_short = []
+    for result in latency:
+        figures = result.latency or {}
+        label = f"{result.action} ({result.encoding})"
+        values = [figures.get(key) for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")]
+        shown = "".join(
+            f"{value:7.1f}" if value is not None else "      -" for value in values
+        )
+        print(f"{label:{width}}{figures.get('samples', 0):6}{shown}", file=out)
+        if figures.get("stopped_at_time_limit"):
+            cut_short.append(
+                f"{label}: sampling stopped at its {figures['time_limit_s']:g} s "
+                f"time limit after {figures['samples']} of {figures['requested']} "
+                "samples"
+            )
+    for line in cut_short:
+        print(line, file=out)
 
 
 def _print_report(
@@ -233,27 +334,8 @@ def _print_report(
             details += [item for item in items if item.outcome in ("failed", "error")]
         print(f"{check:{width}}" + "".join(f"{cell:>8}" for cell in cells), file=out)
 
-    for item in details:
-        where = ", ".join(part for part in (item.encoding, item.action) if part)
-        print(
-            f"\n{_MARK[item.outcome]} {item.check} [{where}]: {item.message}", file=out
-        )
-
-    latency = [result for result in collector.results if result.latency]
-    if latency:
-        width = max(len(f"{item.action} ({item.encoding})") for item in latency) + 2
-        heading = "latency, ms (receiver time)"
-        print(f"\n{heading:{width}}    p50    p95    p99    max", file=out)
-        for result in latency:
-            figures = result.latency or {}
-            label = f"{result.action} ({result.encoding})"
-            values = [
-                figures.get(key) for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
-            ]
-            shown = "".join(
-                f"{value:7.1f}" if value is not None else "      -" for value in values
-            )
-            print(f"{label:{width}}{shown}", file=out)
+    _print_details(details, out)
+    _print_latency(collector.results, out)
     print(
         "\nharness overhead, measured against a trivial receiver: "
         f"p50 {overhead.p50:.3f} ms, p95 {overhead.p95:.3f} ms "
@@ -272,16 +354,24 @@ def _print_report(
     return counts
 
 
+def _usage_problem(options: argparse.Namespace) -> str | None:
+    """Why the options cannot run, in one line, before anything is sent."""
+    if options.samples < 1 or not options.budget_ms > 0:
+        return "--samples and --budget-ms must be above 0"
+    if not options.sample_seconds > 0:
+        return f"--sample-seconds must be above 0, not {options.sample_seconds:g}"
+    for path, flag in ((options.report, "--report"), (options.junit, "--junit")):
+        problem = _unwritable(path, flag) if path else None
+        if problem:
+            return problem
+
+    return preflight(options.target)
+
+
 def run_check(options: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``mockams check``; 0 when every check passed."""
     stream = out or sys.stdout
-    if options.samples < 1 or not options.budget_ms > 0:
-        print(
-            "mockams check: error: --samples and --budget-ms must be above 0",
-            file=sys.stderr,
-        )
-        return 2
-    problem = _preflight(options.target)
+    problem = _usage_problem(options)
     if problem:
         print(f"mockams check: error: {problem}", file=sys.stderr)
         return 2
@@ -289,7 +379,8 @@ def run_check(options: argparse.Namespace, out: TextIO | None = None) -> int:
     folder = contract_folder()
     collector = _Collector()
     print(f"mockams check {options.target}", file=stream, flush=True)
-    code = pytest.main(_pytest_args(options, folder), plugins=[collector])
+    with _suite_environment():
+        code = pytest.main(_pytest_args(options, folder), plugins=[collector])
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         print(
             f"mockams check: error: the contract suite could not run ({code!r})",
@@ -302,7 +393,7 @@ def run_check(options: argparse.Namespace, out: TextIO | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    overhead = harness_overhead(100)
+    overhead = harness_overhead()
     counts = _print_report(options, collector, overhead, stream)
     if options.report:
         report = {

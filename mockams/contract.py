@@ -4,12 +4,17 @@ The contract suite (``contract/``, run by ``mockams check``) is built from
 these pieces: a :class:`Prober` that posts hooks exactly as AMS does and
 times the receiver, the verdict AMS would reach on each answer, latency
 figures, and an optional state probe that reads what the receiver stored.
+
+Every stream id carries a token drawn for the run, so a receiver that keeps
+its data between runs is never checked against what an earlier run stored.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
+import string
 import subprocess
 import sys
 import threading
@@ -22,7 +27,7 @@ from typing import Any
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from mockams.exchange import TIMEOUT_S, Outcome, post
+from mockams.exchange import TIMEOUT_S, Outcome, check_hook_url, post
 from mockams.payloads import (
     ACTIONS,
     HookInputs,
@@ -42,42 +47,60 @@ __all__ = [
     "StateProbeError",
     "TrivialReceiver",
     "ams_verdict",
+    "compact",
+    "new_vod_id",
+    "preflight",
     "sample_fields",
 ]
 
 AMS_TIMEOUT_MS = TIMEOUT_S * 1000
+SAMPLE_TIME_LIMIT_S = 10.0
+_ALPHANUMERIC = string.ascii_letters + string.digits
+# What AMS does after a failed attempt: webhookRetryCount is 0 unless set.
+_DROPS = "drops the event (with webhookRetryCount set, it retries the same body first)"
 
 
-def ams_verdict(outcome: Outcome, retries: int = 0) -> str:
+def ams_verdict(outcome: Outcome) -> str:
     """What a real AMS does about this answer, in one sentence."""
-    after = (
-        f"retries it {retries} time(s) with the same body, then drops the event"
-        if retries
-        else "drops the event (webhookRetryCount is 0 by default; with retries set it "
-        "would send the same body again)"
-    )
     if outcome.status == 200:
         return "AMS counts it as delivered"
     if outcome.error and "timed out" in outcome.error:
         return (
-            f"AMS gives up after {AMS_TIMEOUT_MS:.0f} ms and {after}; a receiver "
+            f"AMS gives up after {AMS_TIMEOUT_MS:.0f} ms and {_DROPS}; a receiver "
             "that finishes its work after the timeout sees the hook twice when "
-            "retries are on"
+            "retries are set"
         )
     if outcome.status is None:
-        return (
-            f"AMS counts a failed connection ({outcome.error}) as a failure and {after}"
-        )
+        failure = f"a failed connection ({outcome.error})"
+        return f"AMS counts {failure} as a failure and {_DROPS}"
     if 200 < outcome.status < 300:
         return (
-            f"AMS counts {outcome.status} as a failure (only 200 succeeds) and {after}"
+            f"AMS counts {outcome.status} as a failure (only 200 succeeds) and {_DROPS}"
         )
     if 300 <= outcome.status < 400:
         return (
-            f"AMS does not follow a {outcome.status} for a POST: it fails and {after}"
+            f"AMS does not follow a {outcome.status} for a POST: it fails and {_DROPS}"
         )
 
-    return f"AMS counts {outcome.status} as a failure and {after}"
+    return f"AMS counts {outcome.status} as a failure and {_DROPS}"
+
+
+def new_vod_id() -> str:
+    """A recording's id as AMS draws it: 24 random alphanumerics."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(24))
+
+
+def compact(value: Any, limit: int = 160) -> str:
+    """``value`` as one line of JSON (or text), cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def sample_fields(
@@ -89,8 +112,12 @@ def sample_fields(
     name: str | None = "Contract check",
     metadata: str | None = '{"source":"mockams check"}',
     now_ms: int | None = None,
+    vod_id: str | None = None,
 ) -> dict[str, HookValue]:
-    """The fields AMS sends for ``action``: with every optional (``full``) or none."""
+    """The fields AMS sends for ``action``: with every optional (``full``) or none.
+
+    A ``vodReady`` gets ``vod_id``, or a new one: each recording has its own.
+    """
     if action == "liveStreamStatus":
         stats = {"width": 1280, "height": 720, "totalByteReceived": 1_000_000}
         return status_fields(stream_id, name if full else None, stats, now_ms=now_ms)
@@ -118,7 +145,7 @@ def sample_fields(
         inputs = HookInputs(
             stream_id,
             vod_name=stream_id,
-            vod_id="aBcDeFgHiJkLmNoPqRsTuVwX",
+            vod_id=vod_id or new_vod_id(),
             metadata=metadata if full else None,
         )
         if version.sends_vod_duration:
@@ -129,10 +156,23 @@ def sample_fields(
 
 @dataclass
 class LatencyFigures:
-    """Receiver latency (ms, request sent to first response byte)."""
+    """Receiver latency in ms, each sample from handing a hook to the kernel
+    to the first byte of its answer (see :mod:`mockams.exchange`).
+
+    ``requested`` is how many samples were asked for; ``stopped_at_time_limit``
+    tells that sampling ran out of time before it had them all.
+    """
 
     samples: list[float] = field(default_factory=list)
     timeouts: int = 0
+    requested: int = 0
+    stopped_at_time_limit: bool = False
+    time_limit_s: float = SAMPLE_TIME_LIMIT_S
+
+    @property
+    def count(self) -> int:
+        """Hooks sent: those answered and those that timed out."""
+        return len(self.samples) + self.timeouts
 
     def add(self, outcome: Outcome) -> None:
         if outcome.ttfb_ms is not None:
@@ -162,7 +202,10 @@ class LatencyFigures:
             return None if value != value else round(value, 3)
 
         return {
-            "samples": len(self.samples) + self.timeouts,
+            "samples": self.count,
+            "requested": self.requested,
+            "stopped_at_time_limit": self.stopped_at_time_limit,
+            "time_limit_s": self.time_limit_s,
             "timeouts": self.timeouts,
             "p50_ms": rounded(self.p50),
             "p95_ms": rounded(self.p95),
@@ -178,12 +221,16 @@ class Prober:
         self.target = target
         self.version = version
         self.outcomes: list[tuple[str, str, Outcome]] = []
+        self.run_token = "".join(
+            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)
+        )
         self._lock = threading.Lock()
         self._numbers = iter(range(1, 10**9))
 
     def stream_id(self, label: str = "check") -> str:
+        """A stream id no other stream of this run, or of any other run, has."""
         with self._lock:
-            return f"mockams-{label}-{next(self._numbers)}"
+            return f"mockams-{label}-{self.run_token}-{next(self._numbers)}"
 
     def send(
         self, fields: Mapping[str, HookValue], content_type: str
@@ -213,14 +260,14 @@ class Prober:
         content_type: str,
         count: int,
         *,
-        time_limit_s: float = 10.0,
+        time_limit_s: float = SAMPLE_TIME_LIMIT_S,
     ) -> LatencyFigures:
         """``count`` hooks of ``action`` one after another; stops at a timeout.
 
         A receiver that times out once would time out again: sampling stops
-        there, and at ``time_limit_s`` in any case.
+        there, and at ``time_limit_s`` in any case, which the figures record.
         """
-        figures = LatencyFigures()
+        figures = LatencyFigures(requested=count, time_limit_s=time_limit_s)
         deadline = time.monotonic() + time_limit_s
         for _ in range(count):
             fields = sample_fields(
@@ -228,7 +275,10 @@ class Prober:
             )
             outcome, _ = self.send(fields, content_type)
             figures.add(outcome)
-            if figures.timeouts or time.monotonic() > deadline:
+            if figures.timeouts:
+                break
+            if time.monotonic() > deadline:
+                figures.stopped_at_time_limit = figures.count < count
                 break
 
         return figures
@@ -365,6 +415,35 @@ class TrivialReceiver:
             self._process.wait(timeout=5)
             if self._process.stdout:
                 self._process.stdout.close()
+
+
+def preflight(target: str) -> str | None:
+    """Why ``target`` cannot be checked at all, in one line, or ``None``."""
+    reason = check_hook_url(target)
+    if reason:
+        return reason
+    body = b"id=mockams-preflight&action=mockamsPreflight"
+    outcome = post(target, body, FORM)
+    if outcome.status is not None:
+        return None
+    error = outcome.error or "no answer"
+    unreachable = ("connect timed out", "connection refused", "cannot connect", "TLS")
+    if error.startswith(unreachable):
+        return f"cannot reach {target}: {error}"
+    if error.startswith(("redirected", "more than")):
+        return f"{target} redirects where no hook can follow: {error}"
+    if error.startswith("not an HTTP"):
+        return f"{target} does not speak HTTP: {error}"
+    if error.startswith("response head larger"):
+        return f"{target} does not speak HTTP: it sent 64 KiB with no HTTP answer"
+    if error.startswith("connection closed"):
+        return f"{target} closed the connection without an HTTP answer"
+    if error.startswith("connection reset"):
+        return f"{target} reset the connection without an HTTP answer"
+    if "timed out" in error:
+        return f"{target} gave no HTTP answer within 2 s ({error})"
+
+    return f"{target} broke off the exchange without an HTTP answer ({error})"
 
 
 def harness_overhead(samples: int = 200) -> LatencyFigures:

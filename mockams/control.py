@@ -183,7 +183,8 @@ class ControlApi:
             renditions=renditions,
             duration_ms=_optional(body, "durationMs", int),
             subscriber_id=_optional(body, "subscriberId", str),
-            params=_string_map(body, "params"),
+            # Absent, the publisher's own, as given at publish, are sent.
+            params=None if body.get("params") is None else _string_map(body, "params"),
         )
 
         return json_response({"broadcast": broadcast, "vods": vods})

@@ -5,6 +5,8 @@
     MockAMSError
      ├── ConfigError        a setting, option or argument with a value mockams
      │                      cannot use (names the setting and the value)
+     ├── CreateRejected     a broadcast create that AMS refuses (a taken or
+     │                      invalid stream id); carries AMS's message
      └── StreamStateError   an operation that cannot happen to a stream in its
                             current state (unpublishing one that is not live)
 
@@ -16,7 +18,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "MockAMSError", "StreamStateError", "did_you_mean"]
+__all__ = [
+    "ConfigError",
+    "CreateRejected",
+    "MockAMSError",
+    "StreamStateError",
+    "did_you_mean",
+]
 
 
 class MockAMSError(Exception):
@@ -25,6 +33,15 @@ class MockAMSError(Exception):
 
 class ConfigError(MockAMSError, ValueError):
     """A setting, option or argument has a value mockams cannot use."""
+
+
+class CreateRejected(MockAMSError):
+    """AMS refuses this create with 400; ``message`` is AMS's own text."""
+
+    def __init__(self, message: str, stream_id: str) -> None:
+        super().__init__(f"create of stream id {stream_id!r} refused: {message}")
+        self.message = message
+        self.stream_id = stream_id
 
 
 class StreamStateError(MockAMSError):

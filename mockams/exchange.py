@@ -4,7 +4,10 @@ AMS opens a new connection for every hook, waits at most 2 s to connect and at
 most 2 s for each read, reads the status line and headers, and closes without
 reading the body. A ``303`` is followed with a ``GET``; every other status is
 final. Timing is taken on the socket itself, so it measures the receiver:
-``ttfb_ms`` runs from sending the request to the first response byte.
+``ttfb_ms`` runs from handing the whole request (head and body, in one send)
+to the kernel until the first response byte arrives. A receiver that is slow
+to read its socket is slow by this measure too, as it is to AMS, which waits
+for it in the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ _MAX_REDIRECTS = 50
 
 @dataclass
 class Outcome:
-    """The result of one attempt: a status, or an error, and its timings."""
+    """The result of one attempt: a status, or an error, and its timings.
+
+    ``ttfb_ms`` is the receiver's time: from handing the request to the
+    kernel to the first byte of the answer. ``elapsed_ms`` is the whole
+    attempt, connection and redirects included.
+    """
 
     status: int | None = None
     error: str | None = None
@@ -169,8 +177,11 @@ def _exchange(
             outcome.connect_ms = (connected - started) * 1000
         payload = body if method == "POST" else b""
         request = request_head(parts, method, len(payload), content_type) + payload
-        # Timed from the start of the send: on loopback a fast receiver can
-        # answer before sendall() even returns, and the wait must not read 0.
+        # The clock starts as the request is handed to the kernel, not when
+        # sendall() returns: this thread may be descheduled after the send
+        # while a fast receiver has already answered, which would under-report.
+        # A body the kernel cannot buffer makes sendall() wait for the receiver
+        # to read; that wait is the receiver's, and counts, as it does for AMS.
         sent = time.perf_counter()
         try:
             sock.sendall(request)

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mockams.broadcasts import BroadcastStore
-from mockams.errors import ConfigError, MockAMSError
+from mockams.broadcasts import BroadcastStore, Publisher
+from mockams.errors import ConfigError, MockAMSError, did_you_mean
 from mockams.payloads import (
     HookDropped,
     HookInputs,
@@ -29,10 +29,18 @@ from mockams.payloads import (
     status_fields,
 )
 from mockams.sender import Hook, HookSink, Scheduler
-from mockams.settings import FORM, AmsVersion, AppSettings
+from mockams.settings import CURRENT_VERSION, FORM, AmsVersion, AppSettings
 from mockams.wire import HookValue, java_hashmap_order
 
-__all__ = ["Application", "Lifecycle", "UnknownAppError", "parse_rendition"]
+__all__ = [
+    "PUBLISH_TYPES",
+    "Application",
+    "Lifecycle",
+    "UnknownAppError",
+    "check_app_name",
+    "new_application",
+    "parse_rendition",
+]
 
 logger = logging.getLogger("mockams")
 
@@ -41,6 +49,8 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 _STORED_STREAMS_ONLY = frozenset(
     {"publishTimeoutError", "encoderNotOpenedError", "endpointFailed"}
 )
+# The only values AMS itself writes into a broadcast's publishType.
+PUBLISH_TYPES = ("RTMP", "WebRTC", "SRT", "Pull")
 
 
 class UnknownAppError(MockAMSError, LookupError):
@@ -73,6 +83,25 @@ def parse_rendition(value: str | int) -> str:
     raise ConfigError(
         f"rendition {value!r} is not a height like 720, '720p' or '720p2500kbps'"
     )
+
+
+def check_app_name(name: str) -> str:
+    """Return ``name`` if it can be an application's path segment, else raise."""
+    if not name or "/" in name:
+        raise ConfigError(f"application name {name!r} is not a single path segment")
+
+    return name
+
+
+def _check_publish_type(publish_type: str) -> str:
+    if publish_type not in PUBLISH_TYPES:
+        hint = did_you_mean(publish_type, PUBLISH_TYPES)
+        raise ConfigError(
+            f"publish type {publish_type!r} is not one AMS sets "
+            f"({', '.join(PUBLISH_TYPES)}){hint}"
+        )
+
+    return publish_type
 
 
 def _random_id(length: int, rng: random.Random | None = None) -> str:
@@ -133,22 +162,31 @@ class Lifecycle:
         params: Mapping[str, str] | None = None,
         publish_type: str = "RTMP",
     ) -> dict[str, Any]:
-        """A publisher connects: it goes live, ``liveStreamStarted`` leaves."""
+        """A publisher connects: it goes live, ``liveStreamStarted`` leaves.
+
+        ``subscriber_id`` (by default ``params["subscriberId"]``) and
+        ``params`` are the publisher's; ``liveStreamEnded`` carries them too.
+        """
         app = self.app(app_name)
+        _check_publish_type(publish_type)
         query = dict(params or {})
         metadata = None
+        # AMS 2.16+ stores an RTMP publisher's query as the broadcast's
+        # metaData whatever it held, before liveStreamStarted reads it (done
+        # where its MuxAdaptor prepares an RTMP stream; WebRTC, SRT and Pull
+        # publishers do not go through there).
         if query and publish_type == "RTMP" and self.version.stores_publish_params:
             metadata = _params_as_json(query)
-        subscriber_id = subscriber_id or query.get("subscriberId")
+        publisher = Publisher(subscriber_id or query.get("subscriberId"), query)
         broadcast = app.broadcasts.start(
-            stream_id, publish_type, app.settings.hook_url, metadata
+            stream_id, publish_type, app.settings.hook_url, metadata, publisher
         )
         inputs = inputs_for(
             "liveStreamStarted",
             stream_id,
             broadcast,
-            subscriber_id=subscriber_id,
-            params=params,
+            subscriber_id=publisher.subscriber_id,
+            params=query,
         )
         self._notify(app, "liveStreamStarted", inputs, broadcast)
         self._schedule_status(app, stream_id, broadcast["startTime"])
@@ -169,18 +207,22 @@ class Lifecycle:
         """The publisher stops: ``liveStreamEnded``, and ``vodReady`` per recording.
 
         ``record`` ``None`` follows the broadcast's ``mp4Enabled`` and then the
-        application's setting, as AMS does. Returns the broadcast as it was
-        when it ended and the VoD records made.
+        application's setting, as AMS does. ``liveStreamEnded`` carries the
+        publisher's subscriber id and query, as given at publish, unless
+        ``subscriber_id`` or ``params`` replace them. Returns the broadcast as
+        it was when it ended and the VoD records made.
         """
         app = self.app(app_name)
         suffixes = [""] + ["_" + parse_rendition(item) for item in renditions]
-        broadcast = app.broadcasts.finish(stream_id)
+        broadcast, publisher = app.broadcasts.finish(stream_id)
         inputs = inputs_for(
             "liveStreamEnded",
             stream_id,
             broadcast,
-            subscriber_id=subscriber_id,
-            params=params,
+            subscriber_id=publisher.subscriber_id
+            if subscriber_id is None
+            else subscriber_id,
+            params=publisher.params if params is None else params,
         )
         self._notify(app, "liveStreamEnded", inputs, broadcast)
         vods = []
@@ -202,13 +244,17 @@ class Lifecycle:
         Returns AMS's message, or ``None`` when there is no such broadcast.
         """
         app = self.app(app_name)
-        broadcast = app.broadcasts.get(stream_id)
-        if broadcast is None:
+        if app.broadcasts.get(stream_id) is None:
             return None
-        stopped = app.broadcasts.is_live(stream_id)
-        if stopped:
-            ended = app.broadcasts.finish(stream_id)
+        # Checked and finished in one step: a publisher leaving meanwhile
+        # leaves nothing to stop, rather than a stream that cannot be stopped.
+        finished = app.broadcasts.finish_live(stream_id)
+        stopped = finished is not None
+        if finished is not None:
+            ended, _ = finished
             if self.version.ends_on_delete:
+                # AMS's REST delete sends this hook itself, from the stored
+                # broadcast alone: no subscriber id, no query parameters.
                 inputs = inputs_for("liveStreamEnded", stream_id, ended)
                 self._notify(app, "liveStreamEnded", inputs, ended)
             if self._records(app, ended, None):
@@ -408,12 +454,13 @@ class Lifecycle:
         self.scheduler.call_later(idle_s * self.time_scale, expire)
 
 
-def new_application(name: str, settings: AppSettings, host: str) -> Application:
-    """A fresh application with no broadcasts."""
-    if not name or "/" in name:
-        raise ConfigError(f"application name {name!r} is not a single path segment")
+def new_application(
+    name: str,
+    settings: AppSettings,
+    host: str,
+    version: AmsVersion = CURRENT_VERSION,
+) -> Application:
+    """A fresh application with no broadcasts, as AMS ``version`` keeps them."""
+    check_app_name(name)
 
-    return Application(name, settings, settings, BroadcastStore(name, host))
-
-
-__all__ += ["new_application"]
+    return Application(name, settings, settings, BroadcastStore(name, host, version))

@@ -119,6 +119,8 @@ def build_fields(
     ]
     if extended:
         candidates.append(("mainTrackId", inputs.main_track_id))
+        # AMS's one hook routine writes roomId beside every mainTrackId, so
+        # every action that names the main track names it twice.
         if version.sends_room_id:
             candidates.append(("roomId", inputs.main_track_id))
         candidates.append(("subscriberId", inputs.subscriber_id))
@@ -216,6 +218,10 @@ def inputs_for(
     elif action == "idleTimeIsExpired":
         inputs = HookInputs(stream_id, name, category, main_track_id=main_track)
     elif action in ("playStarted", "playStopped"):
+        # AMS passes no subscriber id of its own here: a player's arrives as
+        # one of its query parameters.
+        if subscriber_id is not None:
+            query.setdefault("subscriberId", subscriber_id)
         inputs = HookInputs(stream_id, metadata=metadata, params=query)
     elif action in ("subtrackAddedInTheMainTrack", "subtrackLeftTheMainTrack"):
         inputs = HookInputs(

@@ -6,6 +6,10 @@ encodings, and lets a test wait for hooks instead of sleeping::
     recorder.respond("vodReady", status=500)      # make one action fail
     started = recorder.wait_for("liveStreamStarted")
     recorder.assert_received("liveStreamEnded", id="stream1")
+
+A hook is recorded when it arrives, before any ``delay`` of its answer, and
+belongs to the recorder's state of that moment: a hook still being answered
+when :meth:`HookRecorder.clear` runs is not carried over into what follows.
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ class HookRecorder:
         self._answers: dict[str, _Answer] = {}
         self._expected: list[tuple[str, dict[str, str]]] = []
         self._changed = threading.Condition()
+        # Bumped by clear(): a request that arrived before it belongs to
+        # what was cleared, however long its answer takes.
+        self._generation = 0
+        self._answering = 0
         server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
 
     @property
@@ -74,6 +82,11 @@ class HookRecorder:
         """Every hook received so far, in arrival order."""
         with self._changed:
             return list(self._hooks)
+
+    def answering(self) -> int:
+        """Hooks recorded since the last :meth:`clear` whose answer is not sent yet."""
+        with self._changed:
+            return self._answering
 
     def respond(
         self,
@@ -88,7 +101,11 @@ class HookRecorder:
             self._answers[action] = _Answer(status, delay, body)
 
     def expect(self, action: str, **fields: str) -> None:
-        """Declare an expected hook; at the end of the test any other hook fails it."""
+        """Declare an expected hook; from then on, any other hook fails the test.
+
+        Without any ``expect`` the recorder accepts every hook: checking for
+        unexpected ones is opt-in.
+        """
         with self._changed:
             self._expected.append(
                 (action, {key: str(value) for key, value in fields.items()})
@@ -107,6 +124,7 @@ class HookRecorder:
         **fields: Any,
     ) -> list[RecordedHook]:
         """Wait for ``count`` matching hooks and return them, or fail the test."""
+        __tracebackhide__ = True
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -132,6 +150,7 @@ class HookRecorder:
         self, action: str, count: int | None = None, **fields: Any
     ) -> None:
         """Assert that ``action`` hooks with ``fields`` arrived, ``count`` if given."""
+        __tracebackhide__ = True
         found = self.received(action, **fields)
         if (count is None and not found) or (count is not None and len(found) != count):
             seen = (
@@ -160,6 +179,7 @@ class HookRecorder:
 
     def check(self) -> None:
         """Fail with the hooks no :meth:`expect` declared, and server-side errors."""
+        __tracebackhide__ = True
         self.server.check_handler_errors()
         surprises = self.unexpected()
         if surprises:
@@ -167,8 +187,13 @@ class HookRecorder:
             raise AssertionError(f"{len(surprises)} hook(s) no test expected: {listed}")
 
     def clear(self) -> None:
-        """Forget hooks, answers and expectations (the server keeps running)."""
+        """Forget hooks, answers and expectations (the server keeps running).
+
+        Requests still being answered keep their answer but are not recorded.
+        """
         with self._changed:
+            self._generation += 1
+            self._answering = 0
             self._hooks.clear()
             self._answers.clear()
             self._expected.clear()
@@ -177,6 +202,8 @@ class HookRecorder:
         self.server.clear_handler_errors()
 
     def _handle(self, request: Request) -> Response:
+        with self._changed:
+            generation = self._generation
         text, fields = decode_body(request.get_data(), request.mimetype or "")
         hook = RecordedHook(
             request.method,
@@ -191,11 +218,19 @@ class HookRecorder:
             answer = (
                 self._answers.get(hook.action) or self._answers.get("*") or _Answer()
             )
-        if answer.delay_s > 0:
-            time.sleep(answer.delay_s)  # a slow receiver, on purpose
-        with self._changed:
-            self._hooks.append(hook)
-            self._changed.notify_all()
+            current = generation == self._generation
+            if current:
+                self._hooks.append(hook)
+                self._answering += 1
+                self._changed.notify_all()
+        try:
+            if answer.delay_s > 0:
+                time.sleep(answer.delay_s)  # a slow receiver, on purpose
+        finally:
+            with self._changed:
+                if current and generation == self._generation:
+                    self._answering -= 1
+                    self._changed.notify_all()
 
         return Response(answer.body, status=answer.status, content_type="text/plain")
 

@@ -20,8 +20,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from mockams.binding import bind_broadcast, invalid_source
-from mockams.broadcasts import CreateRejected
-from mockams.errors import ConfigError
+from mockams.errors import ConfigError, CreateRejected
 from mockams.lifecycle import Application, Lifecycle, UnknownAppError
 from mockams.web import (
     BadBody,
@@ -140,12 +139,12 @@ class RestApi:
     # Broadcasts
 
     def create(self, request: Request, app: Application) -> Response:
-        body = bind_broadcast(request, "Broadcast")
+        body = bind_broadcast(request, "Broadcast", app.broadcasts.defaults)
         try:
             # AMS checks the stream id before anything else in the request.
             app.broadcasts.new_stream_id((body or {}).get("streamId"))
         except CreateRejected as error:
-            return json_response(result(False, str(error)), 400)
+            return json_response(result(False, error.message), 400)
         auto_start = request.args.get("autoStart", "").lower() == "true"
         if auto_start:
             return self._create_started(app, body)
@@ -155,7 +154,7 @@ class RestApi:
         try:
             broadcast = app.broadcasts.create(body, app.settings.hook_url)
         except CreateRejected as error:
-            return json_response(result(False, str(error)), 400)
+            return json_response(result(False, error.message), 400)
 
         return json_response(broadcast)
 
@@ -171,12 +170,13 @@ class RestApi:
         try:
             broadcast = app.broadcasts.create(body, app.settings.hook_url)
         except CreateRejected as error:
-            return json_response(result(False, str(error)), 400)
+            return json_response(result(False, error.message), 400)
 
         return json_response(result(True, "", broadcast["streamId"]))
 
     def create_v1(self, request: Request, app: Application) -> Response:
-        body = dict(bind_broadcast(request, "Broadcast") or {})
+        known = app.broadcasts.defaults
+        body = dict(bind_broadcast(request, "Broadcast", known) or {})
         body["streamId"] = ""
 
         return json_response(app.broadcasts.create(body, app.settings.hook_url))
@@ -184,6 +184,8 @@ class RestApi:
     def get(self, request: Request, app: Application, stream_id: str) -> Response:
         broadcast = app.broadcasts.get(stream_id)
         if broadcast is None:
+            # AMS answers a bare 404, which its Jersey servlet, left at its
+            # defaults, turns into a container error: Tomcat's HTML page.
             return tomcat_error(404)
 
         return json_response(broadcast)
@@ -225,7 +227,7 @@ class RestApi:
         return json_response({"number": app.broadcasts.active_count()})
 
     def update(self, request: Request, app: Application, stream_id: str) -> Response:
-        changes = bind_broadcast(request, "BroadcastUpdate")
+        changes = bind_broadcast(request, "BroadcastUpdate", app.broadcasts.defaults)
         if changes is None:
             return json_response(result(False))
         if app.broadcasts.update(stream_id, changes):
@@ -269,6 +271,7 @@ class RestApi:
         return json_response({"appName": app.name, **app.settings.to_wire()})
 
     def set_settings(self, request: Request, app: Application) -> Response:
+        _require_json_or_none(request)
         body = read_json(request)
         if not isinstance(body, dict):
             raise BadBody(400, "Settings must be a JSON object")

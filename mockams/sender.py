@@ -15,6 +15,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -232,9 +233,15 @@ class DeliveryLog:
 
 
 class Scheduler:
-    """Runs callables after a delay on one timer thread, like Vert.x timers."""
+    """Runs callables after a delay on one timer thread, like Vert.x timers.
 
-    def __init__(self) -> None:
+    A task that raises is logged and handed to ``on_error``, so that its
+    owner can report it (the pytest plugin fails the test that was running);
+    the timer itself goes on with the next task.
+    """
+
+    def __init__(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.on_error = on_error
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._changed = threading.Condition()
@@ -293,12 +300,21 @@ class Scheduler:
                 self._running = True
             try:
                 action()
-            except Exception:  # a timer must survive whatever one task does
+            except Exception as error:  # a timer must survive whatever one task does
                 logger.exception("scheduled task failed")
+                self._report(error)
             finally:
                 with self._changed:
                     self._running = False
                     self._changed.notify_all()
+
+    def _report(self, error: BaseException) -> None:
+        if self.on_error is None:
+            return
+        try:
+            self.on_error(error)
+        except Exception:  # a broken sink must not stop the timer either
+            logger.exception("reporting a failed scheduled task failed")
 
 
 class HookSender:
@@ -326,6 +342,9 @@ class HookSender:
         # self._lock, because the log's listeners may send hooks themselves.
         self._record_lock = threading.RLock()
         self._pending = 0
+        # Attempts queued or being sent, by hook URL; unlike _pending, not the
+        # retries waiting for their delay, which a reset cancels before they go.
+        self._in_flight: Counter[str] = Counter()
         self._generation = 0
         self._closed = False
         self.errors: list[BaseException] = []
@@ -339,11 +358,19 @@ class HookSender:
         with self._lock:
             return self._pending
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is pending or ``timeout`` passes."""
+    def in_flight(self, url: str | None = None) -> int:
+        """Attempts queued or being sent (to ``url`` if given); not retries."""
+        with self._lock:
+            return self._in_flight[url] if url else self._in_flight.total()
+
+    def wait_idle(self, timeout: float, *, retries: bool = True) -> bool:
+        """Block until nothing is pending or ``timeout`` passes.
+
+        ``retries=False`` does not wait for retries still in their delay.
+        """
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._pending:
+            while self._pending if retries else self._in_flight.total():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -356,6 +383,7 @@ class HookSender:
             self._generation += 1
             self._scheduler.cancel_all()
             self._pending = 0
+            self._in_flight.clear()
             self._idle.notify_all()
 
     def close(self, wait: bool = False) -> int:
@@ -374,10 +402,11 @@ class HookSender:
             if self._closed or generation != self._generation:
                 return
             self._pending += 1
+            self._in_flight[hook.url] += 1
         try:
             self._pool.submit(self._attempt, hook, attempt, generation)
         except RuntimeError:  # the pool shut down between the check and here
-            self._done(generation)
+            self._done(generation, hook.url)
 
     def _retry_later(self, hook: Hook, attempt: int, generation: int) -> None:
         with self._lock:
@@ -391,24 +420,36 @@ class HookSender:
 
         self._scheduler.call_later(hook.retry_delay_ms / 1000, fire)
 
-    def _done(self, generation: int) -> None:
+    def _done(self, generation: int, url: str | None = None) -> None:
+        """One pending attempt is over; ``url`` when it was in flight, not a timer."""
         with self._lock:
-            if generation == self._generation and self._pending:
-                self._pending -= 1
+            if generation == self._generation:
+                if self._pending:
+                    self._pending -= 1
+                if url is not None and self._in_flight[url]:
+                    self._in_flight[url] -= 1
             self._idle.notify_all()
 
     def _attempt(self, hook: Hook, attempt: int, generation: int) -> None:
         try:
             self._deliver(hook, attempt, generation)
-        except BaseException as error:  # recorded so a test can report it
-            self.errors.append(error)
+        except BaseException as error:
+            with self._lock:
+                current = generation == self._generation
+            # Recorded so a test can report it; an attempt from before a reset
+            # belongs to a test that is over, and blaming the next one misleads.
+            if current:
+                self.errors.append(error)
             logger.exception(
                 "hook %s for %s failed inside mockams", hook.action, hook.stream_id
             )
         finally:
-            self._done(generation)
+            self._done(generation, hook.url)
 
     def _deliver(self, hook: Hook, attempt: int, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # queued before a reset: what it belonged to is over
         sent_at = time.time()
         outcome: Outcome = post(hook.url, hook.body, hook.content_type, self.timeout_s)
         finished_at = time.time()

@@ -21,7 +21,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mockams.control import ControlApi
-from mockams.errors import MockAMSError
+from mockams.errors import ConfigError, MockAMSError
+from mockams.exchange import check_hook_url
 from mockams.lifecycle import Application, Lifecycle, new_application
 from mockams.payloads import check_action
 from mockams.rest import RestApi
@@ -67,6 +68,9 @@ class MockAMS:
     Run it with :meth:`start` (or as a context manager) to serve on
     ``host:port`` in a thread, port 0 picking a free one; or mount
     :meth:`wsgi_app` in any WSGI server or test client.
+
+    Raises :class:`ConfigError` for a ``hook_url`` that is neither empty nor
+    an http(s) URL, and for any other value it cannot use.
     """
 
     def __init__(
@@ -97,8 +101,13 @@ class MockAMS:
             retry_count=retry_count,
             retry_delay_ms=retry_delay_ms,
         ).with_changes(**dict(settings or {}))
+        problem = self.initial_settings.hook_url and check_hook_url(
+            self.initial_settings.hook_url
+        )
+        if problem:
+            raise ConfigError(f"MockAMS(hook_url=...): {problem}")
         self.log = DeliveryLog()
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(on_error=lambda error: self.errors.append(error))
         self.sender = HookSender(
             self.log,
             workers=workers,
@@ -116,7 +125,7 @@ class MockAMS:
 
     def _fresh_apps(self) -> dict[str, Application]:
         return {
-            name: new_application(name, self.initial_settings, self.host)
+            name: new_application(name, self.initial_settings, self.host, self.version)
             for name in self.app_names
         }
 
@@ -235,7 +244,11 @@ class MockAMS:
         return application.settings
 
     def create_broadcast(self, app: str = "LiveApp", **fields: Any) -> dict[str, Any]:
-        """Create a broadcast as ``POST /{app}/rest/v2/broadcasts/create`` does."""
+        """Create a broadcast as ``POST /{app}/rest/v2/broadcasts/create`` does.
+
+        Raises :class:`CreateRejected` where AMS answers 400: a stream id that
+        is taken or has a character AMS refuses.
+        """
         application = self.lifecycle.app(app)
 
         return application.broadcasts.create(fields, application.settings.hook_url)
@@ -270,7 +283,11 @@ class MockAMS:
         renditions: Sequence[str | int] = (),
         duration_ms: int | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The publisher stops; sends ``liveStreamEnded`` and ``vodReady`` per file."""
+        """The publisher stops; sends ``liveStreamEnded`` and ``vodReady`` per file.
+
+        ``liveStreamEnded`` carries the subscriber id and query parameters the
+        stream was published with, as AMS keeps them from the connection.
+        """
         return self.lifecycle.unpublish(
             app,
             stream_id,

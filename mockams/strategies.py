@@ -11,9 +11,10 @@
                                headers={"Content-Type": payload.content_type})
         assert response.status_code == 200
 
-Every payload is built by the same code as the mock's hooks: the fields an
-action has in the chosen AMS release, optional ones present or absent,
-names in any script, and the body encoded byte for byte as AMS encodes it.
+Every payload is built by the same code as the mock's hooks: only actions
+the chosen AMS release sends, the fields an action has in that release,
+optional ones present or absent, names in any script, and the body encoded
+byte for byte as AMS encodes it.
 """
 
 from __future__ import annotations
@@ -25,17 +26,25 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from mockams.errors import ConfigError
 from mockams.payloads import (
     ACTIONS,
     HookInputs,
     build_fields,
+    check_action,
     inputs_for,
     status_fields,
 )
 from mockams.settings import FORM, AmsVersion, content_type_from_name
 from mockams.wire import HookValue, encode_body
 
-__all__ = ["HookPayload", "hook_payloads", "lifecycles", "stream_ids"]
+__all__ = [
+    "HookPayload",
+    "actions_sent_by",
+    "hook_payloads",
+    "lifecycles",
+    "stream_ids",
+]
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _ID_ALPHABET = _ALPHANUMERIC + "_.-"
@@ -89,22 +98,63 @@ _params = st.dictionaries(
 )
 
 
-@st.composite
+def actions_sent_by(version: str | AmsVersion) -> list[str]:
+    """The actions AMS ``version`` sends, sorted: ``liveStreamStatus`` from 2.12."""
+    release = version if isinstance(version, AmsVersion) else AmsVersion.parse(version)
+
+    return sorted(
+        action
+        for action in ACTIONS
+        if action != "liveStreamStatus" or release.has_status_hooks
+    )
+
+
 def hook_payloads(
-    draw: st.DrawFn,
     action: str | None = None,
     *,
     version: str = "current",
     content_type: str = "form",
     stream_id: str | None = None,
     timestamp_ms: int | None = None,
-) -> HookPayload:
-    """A hook of ``action`` (any action when ``None``) for the AMS ``version``."""
-    chosen = action or draw(st.sampled_from(sorted(ACTIONS)))
-    media_type = content_type_from_name(content_type)
+) -> st.SearchStrategy[HookPayload]:
+    """Hooks of ``action`` (any action the release sends when ``None``).
+
+    ``version`` is an AMS release (``current``, ``seed``, ``2.10``...);
+    before 2.10 every body is a form, whatever ``content_type`` asks.
+    ``stream_id`` and ``timestamp_ms`` fix those fields instead of drawing
+    them. Raises :class:`~mockams.errors.ConfigError` at once for an action
+    the release does not send, or an unknown action, version or content type.
+    """
     release = AmsVersion.parse(version)
+    media_type = content_type_from_name(content_type)
+    sent = actions_sent_by(release)
+    if action is not None and check_action(action) not in sent:
+        raise ConfigError(
+            f"hook_payloads: AMS version {version!r} does not send {action!r} "
+            "(AMS sends it from 2.12 on)"
+        )
     if not release.has_json_hooks:
         media_type = FORM
+
+    return _payloads(
+        st.sampled_from(sent) if action is None else st.just(action),
+        release,
+        media_type,
+        stream_id,
+        timestamp_ms,
+    )
+
+
+@st.composite
+def _payloads(
+    draw: st.DrawFn,
+    actions: st.SearchStrategy[str],
+    release: AmsVersion,
+    media_type: str,
+    stream_id: str | None,
+    timestamp_ms: int | None,
+) -> HookPayload:
+    chosen = draw(actions)
     identifier = stream_id or draw(stream_ids())
     stamp = timestamp_ms or draw(st.integers(_EPOCH_2025_MS, _EPOCH_2025_MS + 10**11))
 

@@ -168,9 +168,9 @@ EXPECTED: dict[str, list[Step]] = {
                 mainTrackId="room1",
             ),
         ),
-        (ended("alice", TRACK),),
+        (ended("alice", TRACK | {"subscriberId"}, subscriberId="alice-phone"),),
         (sent("subtrackLeftTheMainTrack", "alice", TRACK | {"subscriberId"}),),
-        (ended("bob", TRACK),),
+        (ended("bob", TRACK | {"subscriberId"}, subscriberId="bob-laptop"),),
         (
             sent(
                 "subtrackLeftTheMainTrack",
@@ -238,7 +238,7 @@ EXPECTED: dict[str, list[Step]] = {
             ),
         ),
         (started("stream1", NAMED | {"subscriberId"}, subscriberId="publisher1"),),
-        (ended("stream1"),),
+        (ended("stream1", NAMED | {"subscriberId"}, subscriberId="publisher1"),),
     ],
     "reconnect": [
         (started("stream1"),),

@@ -115,6 +115,26 @@ def test_no_command_prints_help_and_returns_2(
         pytest.param(
             ["serve", "--retry-delay", "1s"], "'1s' is not a whole number", id="delay"
         ),
+        pytest.param(
+            ["serve", "--app", "a/b"],
+            "argument --app: application name 'a/b' is not a single path segment",
+            id="app-with-slash",
+        ),
+        pytest.param(
+            ["serve", "--app", ""],
+            "argument --app: application name '' is not a single path segment",
+            id="app-empty",
+        ),
+        pytest.param(
+            ["serve", "--hook-url", "ftp://x"],
+            "argument --hook-url: hook URL 'ftp://x' is not http or https",
+            id="hook-url-ftp",
+        ),
+        pytest.param(
+            ["serve", "--hook-url", "http://"],
+            "argument --hook-url: hook URL 'http://' has no host",
+            id="hook-url-no-host",
+        ),
         pytest.param(["serve", "--colour"], "unrecognized arguments", id="unknown"),
         pytest.param(["sreve"], "invalid choice: 'sreve'", id="command-typo"),
     ],

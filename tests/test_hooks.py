@@ -25,7 +25,7 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
-from mockams import ACTIONS, MockAMS, StreamStateError
+from mockams import ACTIONS, ConfigError, MockAMS, StreamStateError
 from mockams.sender import decode_body_text
 from mockams.settings import FORM
 from mockams.wire import request_head
@@ -225,7 +225,8 @@ _BROADCAST = {
 }
 _STARTED = _BROADCAST | {"subscriberId", "token"}
 _SUBTRACK = (_BROADCAST - {"metadata"}) | {"subscriberId"}
-_PLAY = {"id", "action", "app", "timestamp", "metadata", "token"}
+# A player's subscriber id is one of its query parameters.
+_PLAY = {"id", "action", "app", "timestamp", "metadata", "subscriberId", "token"}
 EXPECTED_FIELDS: dict[str, set[str]] = {
     "liveStreamStarted": _STARTED,
     "liveStreamEnded": _STARTED,
@@ -628,6 +629,129 @@ def test_a_zombi_stream_sends_nameless_hooks_and_is_forgotten(ams: MockAMS) -> N
     assert all("streamName" not in item.fields for item in delivered)
     assert all(item.stream_id == "zombi1" for item in delivered)
     assert ams.broadcast("zombi1") is None
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["created", "zombi"])
+def test_ended_carries_the_subscriber_id_and_query_of_the_publish(
+    ams: MockAMS, created: bool
+) -> None:
+    if created:
+        ams.create_broadcast(streamId="stream1", name="Demo")
+    ams.publish(
+        "stream1",
+        subscriber_id="pub1",
+        params={"token": "abc", "quality": "hd"},
+        publish_type="WebRTC",
+    )
+
+    ams.unpublish("stream1", record=False)
+
+    delivered = ams.wait_for_deliveries(2, timeout=WAIT_S)
+    [started, ended] = sorted(delivered, key=lambda item: item.action, reverse=True)
+    assert ended.action == "liveStreamEnded"
+    assert ended.fields["subscriberId"] == "pub1"
+    assert (ended.fields["token"], ended.fields["quality"]) == ("abc", "hd")
+    assert set(ended.fields) == set(started.fields)
+
+
+def test_ended_takes_the_subscriber_id_from_the_publish_query(ams: MockAMS) -> None:
+    ams.publish("stream1", params={"subscriberId": "pub2"}, publish_type="WebRTC")
+
+    ams.unpublish("stream1")
+
+    [ended] = ams.wait_for_deliveries(1, timeout=WAIT_S, action="liveStreamEnded")
+    assert ended.fields["subscriberId"] == "pub2"
+
+
+def test_a_new_publish_brings_its_own_subscriber_id_to_ended(ams: MockAMS) -> None:
+    ams.create_broadcast(streamId="stream1")
+    ams.publish("stream1", subscriber_id="first", publish_type="WebRTC")
+    ams.unpublish("stream1")
+    ams.publish("stream1", publish_type="WebRTC")
+
+    ams.unpublish("stream1")
+
+    ended = ams.wait_for_deliveries(2, timeout=WAIT_S, action="liveStreamEnded")
+    assert sorted(item.fields.get("subscriberId", "-") for item in ended) == [
+        "-",
+        "first",
+    ]
+
+
+def test_deleting_a_live_stream_ends_it_without_the_publishers_query(
+    ams: MockAMS,
+) -> None:
+    # AMS's REST delete sends liveStreamEnded from the stored broadcast alone.
+    ams.create_broadcast(streamId="stream1", name="Demo")
+    ams.publish(
+        "stream1", subscriber_id="pub1", params={"token": "abc"}, publish_type="SRT"
+    )
+
+    assert ams.delete_broadcast("stream1")
+
+    [ended] = ams.wait_for_deliveries(1, timeout=WAIT_S, action="liveStreamEnded")
+    assert ended.fields["streamName"] == "Demo"
+    assert "subscriberId" not in ended.fields
+    assert "token" not in ended.fields
+
+
+@pytest.mark.parametrize(
+    ("version", "publish_type", "replaced"),
+    [
+        ("current", "RTMP", True),
+        ("2.16", "RTMP", True),
+        ("2.15", "RTMP", False),
+        ("current", "WebRTC", False),
+        ("current", "SRT", False),
+    ],
+    ids=["current-rtmp", "2.16-rtmp", "2.15-rtmp", "webrtc", "srt"],
+)
+def test_an_rtmp_query_replaces_the_metadata_from_2_16(
+    receiver: Receiver, version: str, publish_type: str, replaced: bool
+) -> None:
+    with MockAMS(hook_url=receiver.url_for(HOOK_PATH), ams_version=version) as ams:
+        ams.create_broadcast(streamId="stream1", metaData="set at create")
+
+        ams.publish("stream1", params={"token": "abc"}, publish_type=publish_type)
+
+        [started] = ams.wait_for_deliveries(1, timeout=WAIT_S)
+        stored = ams.broadcast("stream1")
+
+    expected = '{"token":"abc"}' if replaced else "set at create"
+    assert stored is not None
+    assert stored["metaData"] == expected
+    assert started.fields["metadata"] == expected
+
+
+def test_a_publish_without_query_keeps_the_metadata(ams: MockAMS) -> None:
+    ams.create_broadcast(streamId="stream1", metaData="set at create")
+
+    ams.publish("stream1")
+
+    [started] = ams.wait_for_deliveries(1, timeout=WAIT_S)
+    assert started.fields["metadata"] == "set at create"
+
+
+@pytest.mark.parametrize("action", ["playStarted", "playStopped"])
+def test_play_hooks_carry_the_players_subscriber_id(ams: MockAMS, action: str) -> None:
+    ams.create_broadcast(streamId="stream1")
+
+    ams.fire(action, "stream1", subscriber_id="viewer1")
+
+    [played] = ams.wait_for_deliveries(1, timeout=WAIT_S)
+    assert played.fields["subscriberId"] == "viewer1"
+
+
+@pytest.mark.parametrize(
+    "publish_type", ["rtmp", "HLS", ""], ids=["lower-case", "hls", "empty"]
+)
+def test_a_publish_type_ams_never_sets_is_refused(
+    ams: MockAMS, publish_type: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"publish type {publish_type!r}"):
+        ams.publish("stream1", publish_type=publish_type)
+
+    assert ams.broadcast("stream1") is None
 
 
 @pytest.mark.parametrize(

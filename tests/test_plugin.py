@@ -305,7 +305,7 @@ def test_a_hook_no_test_expected_fails_that_test_at_teardown(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_expects_only_the_start*",
-            "E * 1 hook(s) no test expected: liveStreamEnded *",
+            "mockams: ams_receiver: 1 hook(s) no test expected: liveStreamEnded *",
         ]
     )
 
@@ -774,20 +774,20 @@ def test_the_ams_marker_app_argument_chooses_the_application(
         ),
         pytest.param(
             "ams(retries=2)",
-            "mockams: cannot apply settings {'retries': 2}: "
+            "mockams: cannot apply settings {'retries': 2} to LiveApp: "
             "*unexpected keyword argument 'retries'",
             id="unknown setting",
         ),
         pytest.param(
             "ams(retry_count='2')",
-            "mockams: cannot apply settings {'retry_count': '2'}: "
+            "mockams: cannot apply settings {'retry_count': '2'} to LiveApp: "
             "setting 'webhookRetryCount' must be int, not '2'",
             id="setting of the wrong type",
         ),
         pytest.param(
             "ams(app='NoSuchApp')",
-            "mockams: cannot apply settings {}: "
-            "no application 'NoSuchApp' on this server",
+            "mockams: @pytest.mark.ams(app='NoSuchApp'): no application "
+            "'NoSuchApp' on this server, which serves LiveApp *",
             id="application not served",
         ),
     ],

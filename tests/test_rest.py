@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client, TestResponse
 
+import mockams
 import mockams.broadcasts
 from mockams import MockAMS
 from mockams.broadcasts import BROADCAST_DEFAULTS
@@ -355,6 +356,22 @@ def test_listener_hook_url_is_filled_from_the_app_setting_when_blank(
     assert read(client, "s1")["listenerHookURL"] == stored
 
 
+def test_a_hook_url_of_spaces_is_kept_at_create_and_hooks_follow_the_app(
+    mock: MockAMS, client: Client
+) -> None:
+    # AMS fills only a null or empty URL at create; at send time it treats a
+    # blank one as absent and uses the application's setting of that moment.
+    mock.configure(hook_url="http://127.0.0.1:9/at-create")
+    create(client, {"streamId": "s1", "listenerHookURL": "  "})
+    mock.configure(hook_url="http://127.0.0.1:9/at-send")
+
+    hook = mock.fire("playStarted", "s1")
+
+    assert read(client, "s1")["listenerHookURL"] == "  "
+    assert hook is not None
+    assert hook.url == "http://127.0.0.1:9/at-send"
+
+
 def test_hook_url_set_through_settings_reaches_only_later_broadcasts(
     client: Client,
 ) -> None:
@@ -377,6 +394,70 @@ def test_every_property_is_written_in_amss_order_nulls_included(
     )
     assert response.data.endswith(b',"maxIdleTime":0,"anyoneWatching":false}')
     assert list(read(client, "stream1")) == list(BROADCAST_DEFAULTS)
+
+
+PROPERTIES_BY_RELEASE = [
+    ("2.10", {"conferenceMode", "subTrackStreamIds"}, {"role", "width", "virtual"}),
+    ("2.12", {"conferenceMode", "role"}, {"width", "jitterMs", "maxIdleTime"}),
+    ("2.13", {"width", "jitterMs", "virtual"}, {"maxIdleTime"}),
+    ("2.17", {"maxIdleTime", "conferenceMode", "subTrackStreamIds"}, set()),
+    ("current", {"maxIdleTime", "width"}, {"conferenceMode", "subTrackStreamIds"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("version", "present", "absent"),
+    PROPERTIES_BY_RELEASE,
+    ids=[version for version, _, _ in PROPERTIES_BY_RELEASE],
+)
+def test_the_properties_are_those_of_the_release_imitated(
+    version: str, present: set[str], absent: set[str]
+) -> None:
+    client = Client(MockAMS(ams_version=version).wsgi_app)
+
+    created = create(client, {"streamId": "stream1"}).json or {}
+
+    assert present <= set(created)
+    assert not absent & set(created)
+    assert list(read(client, "stream1")) == list(created)
+    assert list(created)[-1] == "anyoneWatching"
+
+
+def test_before_3_0_a_create_takes_conference_mode_and_subtrack_ids() -> None:
+    client = Client(MockAMS(ams_version="2.17").wsgi_app)
+    given = {"conferenceMode": "mcu", "subTrackStreamIds": ["a", "b"]}
+
+    created = create(client, {"streamId": "room1", **given})
+
+    assert created.status_code == 200
+    assert {name: read(client, "room1")[name] for name in given} == given
+    assert create(client, {"streamId": "room2"}).json["subTrackStreamIds"] == []
+
+
+@pytest.mark.parametrize("name", ["conferenceMode", "subTrackStreamIds"])
+def test_from_3_0_conference_mode_and_subtrack_ids_are_unknown(
+    client: Client, name: str
+) -> None:
+    response = create(client, {"streamId": "room1", name: None})
+
+    assert_plain_400(response, f'Unrecognized field "{name}" (class ')
+    assert number(client, "count") == 0
+
+
+def test_before_2_13_a_publisher_statistic_is_an_unknown_property() -> None:
+    client = Client(MockAMS(ams_version="2.12").wsgi_app)
+
+    response = create(client, {"streamId": "stream1", "jitterMs": 5})
+
+    assert_plain_400(response, 'Unrecognized field "jitterMs" (class ')
+
+
+def test_a_subtrack_list_of_the_wrong_type_is_refused() -> None:
+    client = Client(MockAMS(ams_version="2.17").wsgi_app)
+
+    response = create(client, {"streamId": "room1", "subTrackStreamIds": "a"})
+
+    assert_plain_400(response, "Cannot deserialize value of type `java.util.ArrayList")
 
 
 def test_given_properties_are_stored_as_sent(client: Client) -> None:
@@ -499,6 +580,29 @@ def test_valid_source_or_subfolder_is_created(
     assert {name: response.json[name] for name in body} == body
 
 
+@pytest.mark.parametrize(
+    ("stream_id", "message"),
+    [("stream1", TAKEN), ("bad id", "Stream id is not valid.")],
+    ids=["taken", "invalid"],
+)
+def test_create_from_python_raises_the_package_error_with_amss_message(
+    mock: MockAMS, stream_id: str, message: str
+) -> None:
+    mock.create_broadcast(streamId="stream1")
+
+    with pytest.raises(mockams.MockAMSError) as raised:
+        mock.create_broadcast(streamId=stream_id)
+
+    assert isinstance(raised.value, mockams.CreateRejected)
+    assert raised.value.message == message
+    assert repr(stream_id) in str(raised.value)
+
+
+def test_create_rejected_is_exported_from_the_package() -> None:
+    assert "CreateRejected" in mockams.__all__
+    assert mockams.CreateRejected is mockams.broadcasts.CreateRejected
+
+
 def test_legacy_create_always_generates_an_id(client: Client) -> None:
     response = client.post(
         "/LiveApp/rest/broadcast/create", json={"streamId": "mine", "name": "Old"}
@@ -534,6 +638,8 @@ def test_get_returns_the_stored_broadcast(client: Client) -> None:
 
 
 def test_unknown_id_reads_as_tomcat_404(client: Client) -> None:
+    # AMS's resource answers 404 without a body; Jersey, left at its defaults,
+    # hands such an answer to Tomcat, whose error page is what goes out.
     response = client.get(f"{BROADCASTS}/nothing")
 
     assert_tomcat_page(response, 404, "Not Found")
@@ -1187,6 +1293,22 @@ def test_settings_of_a_wrong_type_are_refused(client: Client, body: Any) -> None
     assert {name: app_settings(client)[name] for name in DEFAULT_SETTINGS} == (
         DEFAULT_SETTINGS
     )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain"],
+    ids=["form", "text"],
+)
+def test_settings_post_with_a_non_json_body_gets_tomcat_415(
+    client: Client, content_type: str
+) -> None:
+    response = client.post(
+        SETTINGS, data="webhookRetryCount=2", content_type=content_type
+    )
+
+    assert_tomcat_page(response, 415, "Unsupported Media Type")
+    assert app_settings(client)["webhookRetryCount"] == 0
 
 
 def test_settings_of_an_unknown_app_are_not_found(client: Client) -> None:

@@ -18,11 +18,18 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
+from mockams.errors import ConfigError
 from mockams.payloads import ACTIONS
 from mockams.sender import Hook
 from mockams.server import MockAMS
 from mockams.settings import AmsVersion
-from mockams.strategies import HookPayload, hook_payloads, lifecycles, stream_ids
+from mockams.strategies import (
+    HookPayload,
+    actions_sent_by,
+    hook_payloads,
+    lifecycles,
+    stream_ids,
+)
 from mockams.wire import java_double
 
 VERSIONS = ["current", "2.10", "seed"]
@@ -68,6 +75,8 @@ NOT_YET = {
 }
 # Actions that flatten the publisher's or player's query parameters in.
 WITH_QUERY = {"liveStreamStarted", "liveStreamEnded", "playStarted", "playStopped"}
+# A player's subscriber id reaches its hooks as one of its query parameters.
+PLAY = {"playStarted", "playStopped"}
 STATUS_NUMBERS = {
     "width",
     "height",
@@ -190,14 +199,22 @@ def test_the_mock_sends_every_field_the_table_allows_and_no_other(
     fields = fields_the_mock_sends(action, version)
 
     query = {"token"} if action in WITH_QUERY and version != "seed" else set()
+    if action in PLAY and version != "seed":
+        query.add("subscriberId")
     assert set(fields) == allowed_fields(action, version) | query
 
 
 # Single hooks
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("action", sorted(ACTIONS))
+@pytest.mark.parametrize(
+    ("action", "version"),
+    [
+        pytest.param(action, version, id=f"{action}-{version}")
+        for version in VERSIONS
+        for action in actions_sent_by(version)
+    ],
+)
 @settings(max_examples=10)
 @given(data=st.data())
 def test_a_payload_has_the_fields_of_its_action_and_release(
@@ -219,7 +236,8 @@ def test_a_payload_has_the_fields_of_its_action_and_release(
 def test_values_are_strings_but_metadata_objects_and_status_numbers(
     version: str, data: st.DataObject
 ) -> None:
-    payload = data.draw(payloads(data.draw(st.sampled_from(sorted(ACTIONS))), version))
+    action = data.draw(st.sampled_from(actions_sent_by(version)))
+    payload = data.draw(payloads(action, version))
 
     fields = dict(payload.fields)
     if payload.action == "liveStreamStatus":
@@ -237,7 +255,7 @@ def test_values_are_strings_but_metadata_objects_and_status_numbers(
 def test_a_form_body_decodes_back_to_the_fields_in_latin_1(
     version: str, data: st.DataObject
 ) -> None:
-    action = data.draw(st.sampled_from(sorted(ACTIONS)))
+    action = data.draw(st.sampled_from(actions_sent_by(version)))
     payload = data.draw(hook_payloads(action, version=version, content_type="form"))
 
     pairs = parse_qsl(
@@ -262,11 +280,39 @@ def test_a_form_body_decodes_back_to_the_fields_in_latin_1(
 def test_a_json_body_decodes_back_to_the_fields(
     version: str, data: st.DataObject
 ) -> None:
-    action = data.draw(st.sampled_from(sorted(ACTIONS)))
+    action = data.draw(st.sampled_from(actions_sent_by(version)))
     payload = data.draw(hook_payloads(action, version=version, content_type="json"))
 
     assert payload.content_type == JSON_HEADER
     assert json.loads(payload.body.decode("utf-8")) == payload.fields
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("current", sorted(ACTIONS)),
+        ("2.12", sorted(ACTIONS)),
+        ("2.11", sorted(set(ACTIONS) - {"liveStreamStatus"})),
+        ("seed", sorted(set(ACTIONS) - {"liveStreamStatus"})),
+    ],
+)
+def test_status_hooks_are_drawn_only_from_2_12(
+    version: str, expected: list[str]
+) -> None:
+    assert actions_sent_by(version) == expected
+
+
+@pytest.mark.parametrize("version", ["2.10", "seed"])
+def test_asking_for_an_action_the_release_does_not_send_fails_at_once(
+    version: str,
+) -> None:
+    with pytest.raises(ConfigError, match=f"{version!r} does not send"):
+        hook_payloads("liveStreamStatus", version=version)
+
+
+def test_asking_for_an_unknown_action_names_the_closest() -> None:
+    with pytest.raises(ConfigError, match="liveStreamStarted"):
+        hook_payloads("liveStreamStart")
 
 
 @settings(max_examples=20)
