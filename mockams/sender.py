@@ -17,12 +17,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from mockams.exchange import TIMEOUT_S, Outcome, post
+from mockams.exchange import TIMEOUT_S, Outcome
+from mockams.transport import Transport
 from mockams.wire import HookValue, decode_body, encode_body
 
 _FORM_PREFIX = "application/x-www-form-urlencoded"
@@ -320,7 +320,11 @@ class Scheduler:
 class HookSender:
     """Delivers hooks from a worker pool and records every attempt.
 
-    ``ordered=True`` sends one hook at a time in order, as AMS did before 2.11.
+    As in AMS, at most ``workers`` hooks are on the wire at once, each on a
+    connection of its own, so a slow receiver holds one place and nothing
+    else. The exchanges run on one event-loop thread (:mod:`mockams.transport`)
+    rather than a thread each. ``ordered=True`` sends one hook at a time in
+    order, as AMS did before 2.11.
     """
 
     def __init__(
@@ -334,7 +338,9 @@ class HookSender:
     ) -> None:
         self.log = log
         self.timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(1 if ordered else workers, "mockams-hook")
+        self._transport = Transport(
+            1 if ordered else workers, on_error=self._exchange_failed
+        )
         self._scheduler = scheduler or Scheduler()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -378,10 +384,11 @@ class HookSender:
             return True
 
     def reset(self) -> None:
-        """Forget queued retries; attempts in flight are not recorded."""
+        """Forget queued attempts and retries; attempts in flight are not recorded."""
         with self._record_lock, self._lock:
             self._generation += 1
             self._scheduler.cancel_all()
+            self._transport.drop_queued()
             self._pending = 0
             self._in_flight.clear()
             self._idle.notify_all()
@@ -393,7 +400,7 @@ class HookSender:
             left = self._pending
         self._scheduler.cancel_all()
         self._scheduler.close()
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._transport.close(wait=wait)
 
         return left
 
@@ -403,9 +410,12 @@ class HookSender:
                 return
             self._pending += 1
             self._in_flight[hook.url] += 1
+        done = functools.partial(self._attempted, hook, attempt, generation)
         try:
-            self._pool.submit(self._attempt, hook, attempt, generation)
-        except RuntimeError:  # the pool shut down between the check and here
+            self._transport.submit(
+                hook.url, hook.body, hook.content_type, self.timeout_s, done
+            )
+        except RuntimeError:  # the transport closed between the check and here
             self._done(generation, hook.url)
 
     def _retry_later(self, hook: Hook, attempt: int, generation: int) -> None:
@@ -430,31 +440,46 @@ class HookSender:
                     self._in_flight[url] -= 1
             self._idle.notify_all()
 
-    def _attempt(self, hook: Hook, attempt: int, generation: int) -> None:
+    def _attempted(
+        self,
+        hook: Hook,
+        attempt: int,
+        generation: int,
+        outcome: Outcome,
+        sent_at: float,
+        finished_at: float,
+    ) -> None:
+        """Record one attempt's outcome; called on the transport's thread."""
         try:
-            self._deliver(hook, attempt, generation)
+            self._record(hook, attempt, generation, outcome, sent_at, finished_at)
         except BaseException as error:
-            with self._lock:
-                current = generation == self._generation
-            # Recorded so a test can report it; an attempt from before a reset
-            # belongs to a test that is over, and blaming the next one misleads.
-            if current:
-                self.errors.append(error)
+            self._exchange_failed(error, generation)
             logger.exception(
                 "hook %s for %s failed inside mockams", hook.action, hook.stream_id
             )
         finally:
             self._done(generation, hook.url)
 
-    def _deliver(self, hook: Hook, attempt: int, generation: int) -> None:
+    def _exchange_failed(
+        self, error: BaseException, generation: int | None = None
+    ) -> None:
         with self._lock:
-            if generation != self._generation:
-                return  # queued before a reset: what it belonged to is over
-        sent_at = time.time()
-        outcome: Outcome = post(hook.url, hook.body, hook.content_type, self.timeout_s)
-        finished_at = time.time()
-        retry = outcome.status != 200 and attempt <= hook.retry_count
+            current = generation is None or generation == self._generation
+        # Recorded so a test can report it; an attempt from before a reset
+        # belongs to a test that is over, and blaming the next one misleads.
+        if current:
+            self.errors.append(error)
 
+    def _record(
+        self,
+        hook: Hook,
+        attempt: int,
+        generation: int,
+        outcome: Outcome,
+        sent_at: float,
+        finished_at: float,
+    ) -> None:
+        retry = outcome.status != 200 and attempt <= hook.retry_count
         with self._lock:
             if generation != self._generation:
                 return

@@ -145,6 +145,29 @@ def hook_payloads(
     )
 
 
+@dataclass(frozen=True)
+class _Publisher:
+    """Who publishes one session: AMS sends the same to its start and its end."""
+
+    subscriber_id: str | None
+    params: dict[str, str]
+
+
+_publishers = st.builds(_Publisher, st.one_of(st.none(), stream_ids()), _params)
+
+
+def _broadcasts() -> st.SearchStrategy[dict[str, Any]]:
+    """A stored broadcast as far as hooks read it."""
+    return st.fixed_dictionaries(
+        {
+            "name": _names,
+            "category": _categories,
+            "metaData": _metadata.filter(_is_sendable),
+            "mainTrackStreamId": st.one_of(st.none(), stream_ids()),
+        }
+    )
+
+
 @st.composite
 def _payloads(
     draw: st.DrawFn,
@@ -153,14 +176,21 @@ def _payloads(
     media_type: str,
     stream_id: str | None,
     timestamp_ms: int | None,
+    broadcast: dict[str, Any] | None = None,
+    publisher: _Publisher | None = None,
 ) -> HookPayload:
+    """One hook; ``broadcast`` and ``publisher`` fixed, or drawn when ``None``."""
     chosen = draw(actions)
     identifier = stream_id or draw(stream_ids())
     stamp = timestamp_ms or draw(st.integers(_EPOCH_2025_MS, _EPOCH_2025_MS + 10**11))
+    if broadcast is None:
+        broadcast = draw(_broadcasts())
 
     fields: dict[str, HookValue]
     if chosen == "liveStreamStatus":
-        name = draw(_names) if media_type != FORM else draw(_names.filter(bool))
+        name = broadcast["name"]
+        if name is None and media_type == FORM:
+            name = draw(_names.filter(bool))
         stats: dict[str, Any] = {
             "width": draw(st.sampled_from([640, 1280, 1920])),
             "height": draw(st.sampled_from([360, 720, 1080])),
@@ -172,20 +202,16 @@ def _payloads(
         }
         fields = status_fields(identifier, name, stats, now_ms=stamp)
     else:
-        broadcast = {
-            "name": draw(_names),
-            "category": draw(_categories),
-            "metaData": draw(_metadata.filter(_is_sendable)),
-            "mainTrackStreamId": draw(st.one_of(st.none(), stream_ids())),
-        }
         room = {"streamId": draw(stream_ids()), "name": draw(_names), "category": None}
+        if publisher is None:
+            publisher = draw(_publishers)
         inputs = inputs_for(
             chosen,
             identifier,
             broadcast,
             room=room,
-            subscriber_id=draw(st.one_of(st.none(), stream_ids())),
-            params=draw(_params),
+            subscriber_id=publisher.subscriber_id,
+            params=publisher.params,
         )
         if chosen == "vodReady":
             inputs = HookInputs(
@@ -229,27 +255,37 @@ def lifecycles(
     ``liveStreamStarted``, maybe status ticks (AMS 2.12 and later),
     ``liveStreamEnded`` and maybe ``vodReady``, which may arrive before
     ``liveStreamEnded``; maybe a final ``idleTimeIsExpired``. Timestamps grow
-    in the order AMS made the events.
+    in the order AMS made the events. Every hook names the same broadcast
+    (name, category, metadata), and a session's start and end carry the same
+    publisher (subscriber id, query parameters), as AMS sends them.
     """
+    release = AmsVersion.parse(version)
+    media_type = content_type_from_name(content_type)
+    if not release.has_json_hooks:
+        media_type = FORM
     identifier = draw(stream_ids())
+    broadcast = draw(_broadcasts())
     clock = draw(st.integers(_EPOCH_2025_MS, _EPOCH_2025_MS + 10**11))
-    most_ticks = 3 if AmsVersion.parse(version).has_status_hooks else 0
+    most_ticks = 3 if release.has_status_hooks else 0
     hooks: list[HookPayload] = []
+    publisher = _Publisher(None, {})
 
     def make(action: str) -> HookPayload:
         nonlocal clock
         clock += draw(st.integers(1, 60_000))
-        return draw(
-            hook_payloads(
-                action,
-                version=version,
-                content_type=content_type,
-                stream_id=identifier,
-                timestamp_ms=clock,
-            )
+        payloads = _payloads(
+            st.just(action),
+            release,
+            media_type,
+            identifier,
+            clock,
+            broadcast,
+            publisher,
         )
+        return draw(payloads)
 
     for _ in range(draw(st.integers(1, max_sessions))):
+        publisher = draw(_publishers)
         hooks.append(make("liveStreamStarted"))
         for _ in range(draw(st.integers(0, most_ticks))):
             hooks.append(make("liveStreamStatus"))

@@ -850,7 +850,7 @@ def test_the_ams_marker_is_registered(strict: pytest.Pytester) -> None:
                 def fail(*args, **kwargs):
                     raise RuntimeError("the mock broke")
 
-                monkeypatch.setattr("mockams.sender.post", fail)
+                monkeypatch.setattr("mockams.sender.decode_body_text", fail)
                 ams.publish(ams_stream_id)
                 assert ams.wait_idle(5)
             """,

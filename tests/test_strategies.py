@@ -441,3 +441,32 @@ def test_a_release_before_2_12_has_no_status_hooks_in_a_lifecycle(
     hooks = data.draw(lifecycles(version=version))
 
     assert "liveStreamStatus" not in [hook.action for hook in hooks]
+
+
+@pytest.mark.parametrize("version", ["current", "2.10"])
+@settings(max_examples=20)
+@given(data=st.data())
+def test_a_lifecycle_names_one_broadcast_and_one_publisher_per_session(
+    version: str, data: st.DataObject
+) -> None:
+    hooks = data.draw(lifecycles(version=version, content_type="json"))
+
+    # A publisher's query may carry a streamName of its own, so the broadcast
+    # shows in the fields no query parameter can replace.
+    broadcast = {
+        (str(hook.fields.get("category")), json.dumps(hook.fields.get("metadata")))
+        for hook in hooks
+        if hook.action in ("liveStreamStarted", "liveStreamEnded")
+    }
+    assert len(broadcast) == 1
+    for session in sessions(hooks):
+        ends = [hook for hook in session if hook.action == "liveStreamEnded"]
+        publisher = {"subscriberId", "token", "subscriberCode", "extra"}
+        for ended in ends:
+            assert {
+                name: value for name, value in ended.fields.items() if name in publisher
+            } == {
+                name: value
+                for name, value in session[0].fields.items()
+                if name in publisher
+            }
