@@ -184,9 +184,8 @@ class RestApi:
     def get(self, request: Request, app: Application, stream_id: str) -> Response:
         broadcast = app.broadcasts.get(stream_id)
         if broadcast is None:
-            # AMS answers a bare 404, which its Jersey servlet, left at its
-            # defaults, turns into a container error: Tomcat's HTML page.
-            return tomcat_error(404)
+            # AMS builds this answer with a status and no entity at all.
+            return _empty(404)
 
         return json_response(broadcast)
 
@@ -345,3 +344,11 @@ def _valid_jwt(request: Request, secret: str) -> bool:
         return False
 
     return True
+
+
+def _empty(status: int) -> Response:
+    """An answer with ``status`` and nothing else: no body, no content type."""
+    response = Response(status=status)
+    del response.headers["Content-Type"]
+
+    return response

@@ -637,15 +637,12 @@ def test_get_returns_the_stored_broadcast(client: Client) -> None:
     assert response.json == created
 
 
-def test_unknown_id_reads_as_tomcat_404(client: Client) -> None:
-    # AMS's resource answers 404 without a body; Jersey, left at its defaults,
-    # hands such an answer to Tomcat, whose error page is what goes out.
+def test_unknown_id_reads_as_an_empty_404(client: Client) -> None:
     response = client.get(f"{BROADCASTS}/nothing")
 
-    assert_tomcat_page(response, 404, "Not Found")
-    assert "The origin server did not find a current representation" in (
-        response.get_data(as_text=True)
-    )
+    assert response.status_code == 404
+    assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
 
 
 def test_list_defaults_to_ascending_stream_id_as_java_compares(

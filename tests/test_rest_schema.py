@@ -222,6 +222,38 @@ def test_every_json_answer_validates_against_the_published_schema(
     validate(registry, schema, response.json)
 
 
+def test_an_unknown_id_answers_the_bodiless_404_the_spec_declares(
+    client: Client, ams_openapi: dict[str, Any]
+) -> None:
+    declared = ams_openapi["paths"]["/v2/broadcasts/{id}"]["get"]["responses"]["404"]
+
+    response = client.get(f"{BROADCASTS}/nothing")
+
+    assert "content" not in declared
+    assert response.status_code == 404
+    assert response.get_data() == b""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"unknownProperty": 1}', b'{"streamId": null}'],
+    ids=["malformed", "unknown-property", "null-stream-id"],
+)
+def test_a_body_jackson_refuses_answers_plain_text_not_a_result(
+    client: Client, body: bytes
+) -> None:
+    # The spec's 400 Result is the resource's own answer; a body that cannot
+    # be read never reaches the resource, and AMS's JSON provider answers
+    # with its parser message as plain text instead.
+    response = client.post(
+        f"{BROADCASTS}/create", data=body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert not response.get_data(as_text=True).startswith("{")
+
+
 def test_legacy_create_answers_a_broadcast_of_the_schema(
     client: Client, registry: Registry
 ) -> None:
