@@ -1,7 +1,11 @@
 """Sequential hook delivery against a trivial fast receiver (nginx if installed).
 
 Side by side on the same receiver, one request at a time:
-- mockams's hook client (a new connection per hook, as AMS opens one);
+- mockams's hook client (a new connection per hook, as AMS opens one), the
+  blocking exchange the contract checks time hooks with;
+- mockams's hook sender with one worker, the path every mock delivery takes
+  (event-loop transport, delivery recorded), one hook sent when the last is
+  recorded;
 - a plain ``http.client`` loop with a new connection per request, the same
   policy, and with one kept-alive connection (the usual reference);
 - ``wrk`` with one connection, when installed.
@@ -35,6 +39,7 @@ from receivers import fast_receiver
 
 from mockams.contract import sample_fields
 from mockams.exchange import post
+from mockams.sender import DeliveryLog, Hook, HookSender
 from mockams.settings import FORM
 from mockams.wire import encode_body
 
@@ -64,6 +69,38 @@ def run_mockams(
         sent += 1
 
     return sent, time.perf_counter() - started, per_hook
+
+
+def run_sender(
+    url: str, hooks: int, seconds: float, reported: list[float] | None = None
+) -> tuple[int, float, list[float]]:
+    """The same through HookSender, one hook on the wire at a time, each recorded."""
+    fields = sample_fields("liveStreamStarted", "stream1", now_ms=1_796_000_000_000)
+    hook = Hook.build(app="LiveApp", url=url, fields=fields, content_type=FORM)
+    log = DeliveryLog()
+    sender = HookSender(log, workers=1)
+    per_hook = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    sent = 0
+    try:
+        while sent < hooks and time.perf_counter() < deadline:
+            before = time.perf_counter()
+            sender.send(hook)
+            if not sender.wait_idle(5):
+                raise RuntimeError("a hook was not recorded within 5 s")
+            per_hook.append((time.perf_counter() - before) * 1000)
+            sent += 1
+    finally:
+        sender.close()
+    elapsed = time.perf_counter() - started
+    deliveries = log.select()
+    if len(deliveries) != sent or any(item.status != 200 for item in deliveries):
+        raise RuntimeError(f"{sent} sent, {len(deliveries)} recorded, not all 200")
+    if reported is not None:
+        reported.extend(item.ttfb_ms for item in deliveries if item.ttfb_ms is not None)
+
+    return sent, elapsed, per_hook
 
 
 def run_http_client(
@@ -163,7 +200,10 @@ def main() -> None:
         mockams = run_mockams(url, options.hooks, options.seconds, reported)
         fresh = run_http_client(url, options.hooks, options.seconds, keep_alive=False)
         kept = run_http_client(url, options.hooks, options.seconds, keep_alive=True)
+        through_sender: list[float] = []
+        sender = run_sender(url, options.hooks, options.seconds, through_sender)
         print(line("mockams hook client (new connection each)", *mockams))
+        print(line("mockams HookSender, 1 worker, each recorded", *sender))
         print(line("http.client, new connection each", *fresh))
         print(line("http.client, one kept-alive connection", *kept))
         print(f"{'wrk -t1 -c1':44} {run_wrk(url, options.seconds)}")
@@ -171,6 +211,12 @@ def main() -> None:
         print(
             "\nlatency mockams reports for nginx (the harness's share of every "
             f"figure): p50 {statistics.median(ordered):.3f} ms, "
+            f"p99 {ordered[int(len(ordered) * 0.99) - 1]:.3f} ms"
+        )
+        ordered = sorted(through_sender)
+        print(
+            "latency the hook sender records for nginx: "
+            f"p50 {statistics.median(ordered):.3f} ms, "
             f"p99 {ordered[int(len(ordered) * 0.99) - 1]:.3f} ms"
         )
         added = statistics.median(mockams[2]) - statistics.median(fresh[2])

@@ -8,7 +8,6 @@ store is safe to use from many threads at once; each call is atomic.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 import re
@@ -220,6 +219,26 @@ def generate_stream_id() -> str:
     return f"{prefix}{next(_nano_counter)}"
 
 
+def _copy_json(value: Any) -> Any:
+    """A deep copy of JSON data, several times faster than ``copy.deepcopy``.
+
+    Every read copies a whole broadcast, so this is on the REST API's hot path.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {
+            name: item if type(item) in _ATOMS else _copy_json(item)
+            for name, item in value.items()
+        }
+    if kind is list:
+        return [_copy_json(item) for item in value]
+
+    return value
+
+
+_ATOMS = {str, int, float, bool, type(None)}
+
+
 def _as_read(
     broadcast: dict[str, Any], now_ms: int, publishing: bool = False
 ) -> dict[str, Any]:
@@ -230,7 +249,7 @@ def _as_read(
     """
     if publishing:
         broadcast["updateTime"] = now_ms
-    shown = copy.deepcopy(broadcast)
+    shown: dict[str, Any] = _copy_json(broadcast)
     shown["anyoneWatching"] = any(shown[name] != 0 for name in _VIEWER_COUNTS)
     stale = now_ms - int(shown["updateTime"] or 0) >= STALE_AFTER_MS
     live = shown["status"] in ("broadcasting", "preparing")
@@ -269,7 +288,7 @@ class BroadcastStore:
         Raises :class:`CreateRejected` with AMS's message for a taken or
         invalid stream id. ``hook_url`` is the application's at this moment.
         """
-        fields = copy.deepcopy(self.defaults)
+        fields = _copy_json(self.defaults)
         for name, value in (request or {}).items():
             if name in fields and name not in _COMPUTED:
                 fields[name] = value
@@ -409,7 +428,7 @@ class BroadcastStore:
             if stored is None:
                 if not stream_id or not is_valid_stream_id(stream_id):
                     raise StreamStateError(f"stream id {stream_id!r} is not valid")
-                stored = copy.deepcopy(self.defaults)
+                stored = _copy_json(self.defaults)
                 zombi = {"mainTrackStreamId": "", "metaData": "", "role": ""}
                 stored.update(
                     {name: value for name, value in zombi.items() if name in stored},
