@@ -17,8 +17,8 @@ from mockams.contract import (
     StateProbe,
     preflight,
 )
-from mockams.payloads import ACTIONS
-from mockams.plugin import AmsOptions
+from mockams.payloads import actions_sent_by
+from mockams.plugin import AmsOptions, read_options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,17 +72,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    pinned = metafunc.config.getoption("ams_content_type")
+    options = read_options(metafunc.config)
     encodings = sorted(ENCODINGS)
-    if pinned:
+    if "content_type" in options.given:
         encodings = [
-            name for name, value in ENCODINGS.items() if pinned in (name, value)
+            name
+            for name, value in ENCODINGS.items()
+            if options.content_type in (name, value)
         ]
         encodings = encodings or ["json"]  # any other media type gives JSON, as in AMS
+    if not options.version.has_json_hooks:
+        encodings = ["form"]  # before 2.10 every hook is a form, whatever is set
     if "encoding" in metafunc.fixturenames:
         metafunc.parametrize("encoding", encodings)
     if "action" in metafunc.fixturenames:
-        metafunc.parametrize("action", list(ACTIONS))
+        metafunc.parametrize("action", actions_sent_by(options.version))
 
 
 @pytest.fixture(scope="session")

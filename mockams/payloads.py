@@ -23,6 +23,7 @@ __all__ = [
     "ACTIONS",
     "HookDropped",
     "HookInputs",
+    "actions_sent_by",
     "build_fields",
     "check_action",
     "inputs_for",
@@ -49,6 +50,17 @@ ACTIONS: dict[str, str] = {
 
 class HookDropped(Exception):
     """AMS fails while building this hook and sends nothing; says why."""
+
+
+def actions_sent_by(version: str | AmsVersion) -> list[str]:
+    """The actions AMS ``version`` sends, sorted: ``liveStreamStatus`` from 2.12."""
+    release = version if isinstance(version, AmsVersion) else AmsVersion.parse(version)
+
+    return sorted(
+        action
+        for action in ACTIONS
+        if action != "liveStreamStatus" or release.has_status_hooks
+    )
 
 
 def check_action(action: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "ams_server",
     "ams_settings",
     "ams_stream_id",
+    "read_options",
 ]
 
 _OPTIONS = (
@@ -100,7 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not hasattr(config, "workerinput"):
         # A bad value stops the run at once, as a usage error.
-        _read_options(config)
+        read_options(config)
         _port_from_environment()
 
 
@@ -151,7 +152,11 @@ def _over_budget(deliveries: Iterable[Delivery], budget_ms: float) -> str:
     )
 
 
-def _read_options(config: pytest.Config) -> AmsOptions:
+def read_options(config: pytest.Config) -> AmsOptions:
+    """The mockams options of ``config``: command line, then ini file, then defaults.
+
+    Raises :class:`pytest.UsageError` naming the option for a bad value.
+    """
     from mockams.errors import MockAMSError
     from mockams.exchange import check_hook_url
     from mockams.settings import AmsVersion, content_type_from_name
@@ -221,7 +226,7 @@ def _port_from_environment() -> int:
 @pytest.fixture(scope="session")
 def ams_options(pytestconfig: pytest.Config) -> AmsOptions:
     """The mockams options in force for this run."""
-    return _read_options(pytestconfig)
+    return read_options(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -387,6 +392,9 @@ def ams(
     yield ams_server
 
     state.settle(_TEARDOWN_WAIT_S)
+    # Retries still in their delay, and the mock's own timers (status ticks,
+    # idle expiry), belong to this test: cancelled, none lands in the next.
+    ams_server.sender.reset()
     del request.node.stash[_TEST_AMS]
     failures = list(ams_server.errors) + list(ams_server.sender.errors)
     ams_server.errors.clear()

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from mockams.errors import ConfigError
 from mockams.payloads import (
-    ACTIONS,
     HookInputs,
+    actions_sent_by,
     build_fields,
     check_action,
     inputs_for,
@@ -96,17 +96,6 @@ _params = st.dictionaries(
     st.text(string.ascii_letters + string.digits, min_size=1, max_size=16),
     max_size=2,
 )
-
-
-def actions_sent_by(version: str | AmsVersion) -> list[str]:
-    """The actions AMS ``version`` sends, sorted: ``liveStreamStatus`` from 2.12."""
-    release = version if isinstance(version, AmsVersion) else AmsVersion.parse(version)
-
-    return sorted(
-        action
-        for action in ACTIONS
-        if action != "liveStreamStatus" or release.has_status_hooks
-    )
 
 
 def hook_payloads(

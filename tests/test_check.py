@@ -603,6 +603,28 @@ def test_content_type_json_checks_only_the_json_column(
     assert header.split() == ["check", "json"]
 
 
+@pytest.mark.parametrize(
+    ("version", "encodings", "status_hooks"),
+    [("2.9", {"form"}, False), ("2.11", {"form", "json"}, False)],
+    ids=["before-json", "before-status-hooks"],
+)
+def test_a_release_is_checked_with_only_what_it_sends(
+    check: Callable[..., Run],
+    version: str,
+    encodings: set[str],
+    status_hooks: bool,
+) -> None:
+    # form_only refuses JSON bodies: an AMS before 2.10 never sends one.
+    with receiver("form_only") as url:
+        run = check(f"{url}/hooks", "--ams-version", version, "-k", "every_action")
+
+    assert {item["encoding"] for item in run.checks} == encodings
+    actions = {item["action"] for item in run.checks}
+    assert ("liveStreamStatus" in actions) is status_hooks
+    if version == "2.9":
+        assert run.code == 0, run.out
+
+
 def test_k_selects_the_checks_to_run(check: Callable[..., Run], good: str) -> None:
     run = check(f"{good}/hooks", "-k", "unknown_action or unicode")
 

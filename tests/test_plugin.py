@@ -277,6 +277,34 @@ def test_ams_receiver_waits_for_asserts_and_answers_as_told(
     result.assert_outcomes(passed=2)
 
 
+def test_a_retry_still_waiting_at_the_end_of_a_test_never_reaches_the_next(
+    strict: pytest.Pytester,
+) -> None:
+    # The first test's hook fails and its retry waits 300 ms; the second test,
+    # which uses only the receiver, watches it for a second: far past the delay.
+    strict.makepyfile(
+        """
+        import threading
+        import pytest
+
+        @pytest.mark.ams(retry_count=1, retry_delay_ms=300)
+        def test_a_failing_hook(ams, ams_receiver, ams_stream_id):
+            ams_receiver.respond("liveStreamStarted", status=500)
+            ams.publish(ams_stream_id)
+            ams_receiver.wait_for("liveStreamStarted")
+
+        def test_only_the_receiver(ams_receiver):
+            ams_receiver.expect("nothingFromTheLastTest")
+            threading.Event().wait(1.0)
+            assert ams_receiver.hooks == []
+        """
+    )
+
+    result = strict.runpytest()
+
+    result.assert_outcomes(passed=2)
+
+
 def test_a_hook_no_test_expected_fails_that_test_at_teardown(
     strict: pytest.Pytester,
 ) -> None:
@@ -930,3 +958,85 @@ def test_under_xdist_each_worker_has_its_own_server_and_stream_ids(
     assert all(len(urls) == 1 for urls in urls_by_worker.values())
     assert urls_by_worker["gw0"] != urls_by_worker["gw1"]
     assert len({stream_id for _, _, stream_id in seen}) == 8
+
+
+def two_free_ports() -> int:
+    """A port that is free, with the next one free too (for workers gw0, gw1)."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two neighbouring free ports on 127.0.0.1")
+
+
+def test_under_xdist_every_override_and_option_holds_in_each_worker(
+    strict: pytest.Pytester, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = two_free_ports()
+    monkeypatch.setenv("MOCKAMS_PORT", str(port))
+    strict.makeini(f"{STRICT_INI}ams_version = 2.10\nams_budget_ms = 500\n")
+    strict.makeconftest(
+        RECORD_CONFTEST
+        + """
+
+@pytest.fixture(scope="session")
+def ams_apps():
+    return ["LiveApp", "WebRTCAppEE"]
+
+
+@pytest.fixture
+def ams_settings():
+    return {"retry_delay_ms": 20}
+"""
+    )
+    strict.makepyfile(
+        """
+        import json
+        import os
+
+        import pytest
+
+        @pytest.mark.parametrize("number", range(4))
+        def test_server(ams, ams_receiver, ams_server, ams_stream_id, record, number):
+            ams.publish(ams_stream_id, app="WebRTCAppEE")
+            [hook] = ams_receiver.wait_for("liveStreamStarted", id=ams_stream_id)
+
+            assert ams is ams_server
+            assert hook.content_type.startswith("application/json")
+            assert "app" not in json.loads(hook.body)
+            assert ams.settings("WebRTCAppEE").retry_delay_ms == 20
+            record("server", os.environ["PYTEST_XDIST_WORKER"], ams.url)
+
+        @pytest.mark.parametrize("number", range(4))
+        def test_replay(ams_replay, ams_receiver, record, number):
+            report = ams_replay("basic-lifecycle")
+
+            assert report.passed
+            assert [hook.action for hook in ams_receiver.hooks] == [
+                "liveStreamStarted",
+                "liveStreamEnded",
+            ]
+            assert all(
+                hook.content_type.startswith("application/json")
+                for hook in ams_receiver.hooks
+            )
+            record("replay", os.environ["PYTEST_XDIST_WORKER"], report.passed)
+        """
+    )
+
+    result = strict.runpytest_subprocess("-n", "2", "--ams-content-type", "json")
+
+    result.assert_outcomes(passed=8)
+    seen = recorded().values()
+    servers = {worker: url for kind, worker, url in seen if kind == "server"}
+    replays = [worker for kind, worker, _ in seen if kind == "replay"]
+    assert servers
+    for worker, url in servers.items():
+        # MOCKAMS_PORT for gw0, one more for gw1.
+        assert url == f"http://127.0.0.1:{port + int(worker.removeprefix('gw'))}"
+    assert len(replays) == 4
