@@ -211,32 +211,45 @@ def post(
     """POST ``body`` to ``url`` the way AMS does; never raises for a bad receiver."""
     outcome = Outcome()
     started = time.perf_counter()
-    method = "POST"
     reason = check_hook_url(url)
     if reason:
         outcome.error = reason
         return outcome
+    follow(url, "POST", body, content_type, timeout, outcome)
+    outcome.elapsed_ms = (time.perf_counter() - started) * 1000
+
+    return outcome
+
+
+def follow(
+    url: str,
+    method: str,
+    body: bytes,
+    content_type: str,
+    timeout: float,
+    outcome: Outcome,
+    exchanges: int = _MAX_REDIRECTS + 1,
+) -> None:
+    """Exchange with ``url``, following a 303 with a GET, ``exchanges`` at most.
+
+    Sets ``outcome.status`` or ``outcome.error``; never raises for a bad receiver.
+    """
     try:
-        for _ in range(_MAX_REDIRECTS + 1):
+        for _ in range(exchanges):
             status, headers = _exchange(
                 url, method, body, content_type, timeout, outcome
             )
             if status != 303 or "location" not in headers:
-                break
+                outcome.status = status
+                return
             url = urljoin(url, headers["location"])
             reason = check_hook_url(url)
             if reason:
                 raise _Failure(f"redirected to an unusable URL: {reason}")
             outcome.redirected_to = url
             method = "GET"
-        else:
-            raise _Failure(f"more than {_MAX_REDIRECTS} redirects")
-        outcome.status = status
+        raise _Failure(f"more than {_MAX_REDIRECTS} redirects")
     except _Failure as failure:
         outcome.error = str(failure)
     except (OSError, ValueError) as error:
         outcome.error = f"{type(error).__name__}: {error}"
-
-    outcome.elapsed_ms = (time.perf_counter() - started) * 1000
-
-    return outcome

@@ -31,11 +31,11 @@ from mockams.exchange import (
     _MAX_HEAD,
     _MAX_REDIRECTS,
     Outcome,
-    _exchange,
     _Failure,
     _literal_family,
     _parse_head,
     check_hook_url,
+    follow,
     post,
 )
 from mockams.wire import request_head
@@ -482,25 +482,17 @@ def _head(url: str, method: str, length: int, content_type: str) -> bytes:
 
 def _follow(exchange: _Exchange, url: str) -> None:
     """Go on from a redirect to ``url`` with blocking exchanges (for ``https``)."""
-    job, outcome = exchange.job, exchange.outcome
-    try:
-        for _ in range(_MAX_REDIRECTS + 1 - exchange.redirects):
-            status, headers = _exchange(
-                url, "GET", job.body, job.content_type, job.timeout_s, outcome
-            )
-            if status != 303 or "location" not in headers:
-                outcome.status = status
-                return
-            url = urljoin(url, headers["location"])
-            reason = check_hook_url(url)
-            if reason:
-                raise _Failure(f"redirected to an unusable URL: {reason}")
-            outcome.redirected_to = url
-        raise _Failure(f"more than {_MAX_REDIRECTS} redirects")
-    except _Failure as failure:
-        outcome.error = str(failure)
-    except (OSError, ValueError) as error:
-        outcome.error = f"{type(error).__name__}: {error}"
+    job = exchange.job
+    exchanges = _MAX_REDIRECTS + 1 - exchange.redirects
+    follow(
+        url,
+        "GET",
+        job.body,
+        job.content_type,
+        job.timeout_s,
+        exchange.outcome,
+        exchanges,
+    )
 
 
 def _connect_error(code: int) -> str:
