@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockams.errors import CreateRejected, StreamStateError
+from mockams.errors import ConfigError, CreateRejected, StreamStateError
 from mockams.settings import CURRENT_VERSION, AmsVersion
 
 __all__ = [
@@ -427,7 +427,7 @@ class BroadcastStore:
             stored = self._broadcasts.get(stream_id)
             if stored is None:
                 if not stream_id or not is_valid_stream_id(stream_id):
-                    raise StreamStateError(f"stream id {stream_id!r} is not valid")
+                    raise ConfigError(f"stream id {stream_id!r} is not valid")
                 stored = _copy_json(self.defaults)
                 zombi = {"mainTrackStreamId": "", "metaData": "", "role": ""}
                 stored.update(

@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from mockams.wire import request_head
 
-__all__ = ["TIMEOUT_S", "Outcome", "check_hook_url", "post"]
+__all__ = ["TIMEOUT_S", "Outcome", "check_hook_url", "follow", "post"]
 
 TIMEOUT_S = 2.0
 _MAX_HEAD = 64 * 1024

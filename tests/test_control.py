@@ -382,10 +382,10 @@ def test_publish_twice_is_a_conflict(control: Control) -> None:
     assert "already broadcasting" in answer.json["error"]
 
 
-def test_publish_with_an_invalid_stream_id_is_a_conflict(control: Control) -> None:
+def test_publish_with_an_invalid_stream_id_is_a_bad_request(control: Control) -> None:
     answer = control.post(f"{STREAM}/bad%20id/publish")
 
-    assert answer.status == 409
+    assert answer.status == 400
     assert "not valid" in answer.json["error"]
 
 
