@@ -11,12 +11,14 @@ Side by side against the same trivial receiver (nginx if installed):
   mockams send hooks.
 
 Run: python benchmarks/bench_concurrency.py [--hooks 20000] [--streams 2000]
+     [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,6 +130,13 @@ def locust_rate(url: str, users: int, seconds: int, keep_alive: bool = True) -> 
     return float(rows["Aggregated"]["Requests/s"])
 
 
+def spread(values: list[float]) -> str:
+    """Median, with the lowest and highest of the rounds."""
+    return (
+        f"{statistics.median(values):9,.0f}  [{min(values):,.0f} to {max(values):,.0f}]"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -135,28 +144,39 @@ def main() -> None:
     )
     parser.add_argument("--streams", type=int, default=2000, help="replay copies")
     parser.add_argument("--seconds", type=int, default=10, help="Locust run time")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of each client"
+    )
     options = parser.parse_args()
 
     with fast_receiver() as (name, url):
-        print(f"receiver: {name} at {url}\n")
-        sender_rate(url, 1000, 20)  # warm-up
-        rate, recorded = sender_rate(url, options.hooks, 20)
         print(
-            f"{'mockams HookSender, 20 workers':48} {rate:9,.0f} hooks/s  "
-            f"({recorded} recorded)"
+            f"receiver: {name} at {url}; median of {options.rounds} alternating "
+            "rounds [lowest to highest]\n"
         )
-        rate, recorded = replay_rate(url, options.streams, 20)
+        sender_rate(url, 1000, 20)  # warm-up
+        rates: dict[str, list[float]] = {}
+        recorded = 0
+        for _ in range(options.rounds):
+            rate, recorded = sender_rate(url, options.hooks, 20)
+            rates.setdefault("mockams HookSender, 20 workers", []).append(rate)
+            for keep_alive, policy in ((True, "kept alive"), (False, "new each")):
+                name = f"Locust FastHttpUser, 20 users, {policy}"
+                try:
+                    locust = locust_rate(url, 20, options.seconds, keep_alive)
+                except (OSError, subprocess.SubprocessError, KeyError) as error:
+                    print(f"{name}: not measured ({error})")
+                    continue
+                rates.setdefault(name, []).append(locust)
+        for name, values in rates.items():
+            unit = "hooks/s" if name.startswith("mockams") else "requests/s"
+            print(f"{name:48} {spread(values)} {unit}")
+        print(f"(every round of the hook sender recorded {recorded} deliveries)")
+        rate, count = replay_rate(url, options.streams, 20)
         print(
             f"{f'mockams replay --streams {options.streams} --concurrency 20':48} "
-            f"{rate:9,.0f} hooks/s  ({recorded} recorded)"
+            f"{rate:9,.0f} hooks/s  ({count} recorded)"
         )
-        for keep_alive, policy in ((True, "kept alive"), (False, "new each")):
-            name = f"Locust FastHttpUser, 20 users, {policy}"
-            try:
-                locust = locust_rate(url, 20, options.seconds, keep_alive)
-                print(f"{name:48} {locust:9,.0f} requests/s")
-            except (OSError, subprocess.SubprocessError, KeyError) as error:
-                print(f"{name}: not measured ({error})")
 
 
 if __name__ == "__main__":

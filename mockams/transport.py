@@ -233,12 +233,10 @@ class Transport:
     def _open(self, exchange: _Exchange, url: str, method: str) -> None:
         """Start the exchange with ``url``: resolve it and connect."""
         parts = _target(url)[1]
-        port = parts.port or 80
-        host = parts.hostname or ""
+        host, port, family = _endpoint(url)
         exchange.url, exchange.method, exchange.parts = url, method, parts
         exchange.buffer, exchange.first_byte_at = b"", 0.0
         exchange.attempt_started = time.perf_counter()
-        family = _literal_family(host)
         if family is not None:
             exchange.addresses = [(family, (host, port))]
         else:
@@ -473,6 +471,15 @@ def _target(url: str) -> tuple[str | None, SplitResult]:
     reason = check_hook_url(url)
 
     return reason, urlsplit(url) if reason is None else urlsplit("")
+
+
+@functools.lru_cache(maxsize=1024)
+def _endpoint(url: str) -> tuple[str, int, socket.AddressFamily | None]:
+    """Host, port and, for an IP literal, its address family; worked out once."""
+    parts = _target(url)[1]
+    host = parts.hostname or ""
+
+    return host, parts.port or 80, _literal_family(host)
 
 
 @functools.lru_cache(maxsize=1024)
