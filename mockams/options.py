@@ -59,6 +59,11 @@ def positive_option(value: str) -> int:
     return number
 
 
+# A thousand times slower than real time: a 1 s wait then lasts 17 minutes.
+# Slower speeds are mistakes, and make waits too long for the clock to hold.
+_SLOWEST_SPEED = 0.001
+
+
 def speed_option(value: str) -> float:
     try:
         number = float(value)
@@ -66,5 +71,9 @@ def speed_option(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 <= number < math.inf:
         raise argparse.ArgumentTypeError(f"{value!r} is not 0 or a positive number")
+    if 0 < number < _SLOWEST_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is too slow: 0 for no waiting, or {_SLOWEST_SPEED:g} or more"
+        )
 
     return number

@@ -12,19 +12,24 @@ hooks of different steps arrive in step order; hooks of one step (the
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from werkzeug.test import Client
 
-from mockams.report import CheckResult, RunReport
+from mockams.report import (
+    CheckResult,
+    RunReport,
+    all_failed_note,
+    answered_200_checks,
+    latency_problem,
+)
 from mockams.scenario import Scenario, Step
 from mockams.sender import Delivery, DeliveryLog, Hook, HookSender
 from mockams.server import MockAMS
@@ -265,6 +270,9 @@ class _Run:
             + 5.0
         )
         self.checks: dict[int, list[str]] = defaultdict(list)
+        # The deliveries each expect of a failure status matched, by step number:
+        # those alone are excused from the "answered 200" checks.
+        self.excused: dict[int, set[int]] = defaultdict(set)
         self.errors: list[CheckResult] = []
         self.notes: list[str] = []
         self.steps_done = 0
@@ -312,13 +320,9 @@ class _Run:
                 "seed": self.options.seed,
             },
         )
-        errors = {item.error for item in report.deliveries}
-        if report.deliveries and len(errors) == 1 and None not in errors:
-            report.notes.insert(
-                0,
-                f"every delivery to {self.options.target} failed with "
-                f"'{errors.pop()}': is the receiver running there?",
-            )
+        note = all_failed_note(self.options.target, report.deliveries)
+        if note:
+            report.notes.insert(0, note)
         if self.options.dry_run:
             report.details["hooks"] = [
                 _hook_json(hook) for hook in self.dispatcher.hooks
@@ -347,7 +351,7 @@ class _Run:
             with self._lock:
                 self.steps_done += 1
                 self.timeline.append((step, self.dispatcher.hooks[first_hook:]))
-            self._progress()
+                self._progress()
         for note in self.dispatcher.settle(ids, self.settle_timeout):
             self._note(note)
 
@@ -357,6 +361,7 @@ class _Run:
                 self.notes.append(text)
 
     def _progress(self) -> None:
+        """Tell the progress; the caller holds the lock, so counts never go back."""
         if self.options.progress is None:
             return
         total = len(self.scenario.steps) * max(self.options.streams, 1)
@@ -413,6 +418,9 @@ class _Run:
                 raise _StepFailed(f"delete was refused: {answer}")
         elif step.kind == "wait":
             self.clock.sleep(float(args["duration"]))
+            # A timer of the mock due as the wait ends (an idle expiry as long
+            # as the wait) has run before the next step looks for its hook.
+            self.ams.scheduler.wait_due(time.monotonic(), self.settle_timeout)
         elif step.kind == "fire":
             self.fire(step, app, str(args["action"]), stream_id, args)
         elif step.kind == "status":
@@ -493,16 +501,19 @@ class _Run:
             key=lambda item: item.id,
         )
         problems = _expect_problems(step, found)
-        if problems:
-            with self._lock:
+        status = step.args.get("status")
+        with self._lock:
+            if problems:
                 self.checks[step.number].append("; ".join(problems))
-        else:
-            with self._lock:
+            else:
                 self.checks.setdefault(step.number, [])
+            if status is not None and status != 200:
+                self.excused[step.number] |= {
+                    item.id for item in found if item.status == status
+                }
 
     def build_checks(self) -> list[CheckResult]:
         checks = list(self.errors)
-        excused: set[int] = set()
         for step in self.scenario.steps:
             if step.kind != "expect" or self.options.dry_run:
                 continue
@@ -511,28 +522,11 @@ class _Run:
             if len(problems) > 1:
                 message += f" (and {len(problems) - 1} more copies)"
             checks.append(CheckResult(_step_name(step), not problems, message))
-            status = step.args.get("status")
-            if status is not None and status != 200:
-                action = step.args.get("action")
-                excused |= {
-                    item.id
-                    for item in self.ams.deliveries(action)
-                    if item.status == status
-                }
-        for summary in _by_action(self.ams.deliveries()):
-            action, failures = summary
-            failures = [item for item in failures if item.id not in excused]
-            message = ""
-            if failures:
-                first = failures[0]
-                outcome = first.status if first.status is not None else first.error
-                message = (
-                    f"{len(failures)} deliveries did not get a 200; first: attempt "
-                    f"{first.attempt} for {first.stream_id} got {outcome}"
-                )
-            checks.append(
-                CheckResult(f"{action} deliveries answered 200", not failures, message)
-            )
+        excused_by: dict[int, int] = {}  # by the first step that excused it
+        for number, ids in sorted(self.excused.items()):
+            for delivery_id in ids:
+                excused_by.setdefault(delivery_id, number)
+        checks += answered_200_checks(self.ams.deliveries(), excused_by)
 
         return checks
 
@@ -559,16 +553,6 @@ def _step_name(step: Step) -> str:
     return f"step {step.number}: {step.describe()}"
 
 
-def _by_action(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[Delivery]]]:
-    grouped: dict[str, list[Delivery]] = {}
-    for item in deliveries:
-        grouped.setdefault(item.action, [])
-        if not item.ok:
-            grouped[item.action].append(item)
-
-    yield from grouped.items()
-
-
 def _expect_problems(step: Step, found: Sequence[Delivery]) -> list[str]:
     args = step.args
     action = args.get("action") or "any action"
@@ -588,18 +572,9 @@ def _expect_problems(step: Step, found: Sequence[Delivery]) -> list[str]:
                 f"expected status {status}, got {got} ({len(wrong)} deliveries)"
             )
     limit = args.get("max_latency")
-    if limit is not None:
-        slow = [
-            item
-            for item in found
-            if item.ttfb_ms is None or item.ttfb_ms > limit * 1000
-        ]
-        if slow:
-            worst = max((item.ttfb_ms or math.inf) for item in slow)
-            problems.append(
-                f"expected answers within {limit * 1000:g} ms, {len(slow)} took longer "
-                f"(worst {worst:.1f} ms)"
-            )
+    latency = latency_problem(limit, found) if limit is not None else ""
+    if latency:
+        problems.append(latency)
 
     return problems
 

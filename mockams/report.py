@@ -9,14 +9,24 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mockams.exchange import TIMEOUT_S
 from mockams.sender import Delivery
 
-__all__ = ["ActionSummary", "CheckResult", "RunReport", "percentile", "summarise"]
+__all__ = [
+    "ActionSummary",
+    "CheckResult",
+    "RunReport",
+    "all_failed_note",
+    "answered_200_checks",
+    "latency_problem",
+    "percentile",
+    "summarise",
+]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -214,3 +224,82 @@ class RunReport:
         ]
 
         return "\n".join(lines)
+
+
+def _by_action(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[Delivery]]]:
+    grouped: dict[str, list[Delivery]] = {}
+    for item in deliveries:
+        grouped.setdefault(item.action, [])
+        if not item.ok:
+            grouped[item.action].append(item)
+
+    yield from grouped.items()
+
+
+def answered_200_checks(
+    deliveries: Sequence[Delivery], excused_by: Mapping[int, int]
+) -> list[CheckResult]:
+    """One "answered 200" check per action, in the order actions first appeared.
+
+    ``excused_by`` maps the id of a delivery that was meant to fail to the
+    step that said so (an expect of its failure status): it does not count.
+    """
+    checks = []
+    for action, failed in _by_action(deliveries):
+        failures = [item for item in failed if item.id not in excused_by]
+        message = ""
+        if failures:
+            first = failures[0]
+            outcome = first.status if first.status is not None else first.error
+            message = (
+                f"{len(failures)} deliveries did not get a 200; first: attempt "
+                f"{first.attempt} for {first.stream_id} got {outcome}"
+            )
+        steps = sorted(
+            {excused_by[item.id] for item in failed if item.id in excused_by}
+        )
+        if steps:
+            which = "step" if len(steps) == 1 else "steps"
+            numbers = ", ".join(map(str, steps))
+            excuse = f"{len(failed) - len(failures)} excused by {which} {numbers}"
+            message = f"{message} ({excuse})" if message else excuse
+        checks.append(
+            CheckResult(f"{action} deliveries answered 200", not failures, message)
+        )
+
+    return checks
+
+
+def all_failed_note(target: str, deliveries: Sequence[Delivery]) -> str:
+    """What it means when every delivery failed the same way; ``""`` otherwise."""
+    errors = {item.error for item in deliveries}
+    if not deliveries or len(errors) != 1 or None in errors:
+        return ""
+    error = str(errors.pop())
+    note = f"every delivery to {target} failed with '{error}'"
+    if error.startswith(("connection refused", "cannot connect")):
+        return f"{note}: is the receiver running there?"
+    if "timed out" in error:
+        return (
+            f"{note}: the receiver did not answer within the {TIMEOUT_S:g} s AMS waits"
+        )
+
+    return note
+
+
+def latency_problem(limit_s: float, found: Sequence[Delivery]) -> str:
+    """Why answers in ``found`` were too slow for ``limit_s``; ``""`` if none was."""
+    limit_ms = limit_s * 1000
+    slow = [item for item in found if item.ttfb_ms is None or item.ttfb_ms > limit_ms]
+    if not slow:
+        return ""
+    answered = [item.ttfb_ms for item in slow if item.ttfb_ms is not None]
+    unanswered = len(slow) - len(answered)
+    details = [f"worst {max(answered):.1f} ms"] if answered else []
+    if unanswered:
+        details.append(f"{unanswered} got no answer" if answered else "no answer")
+
+    return (
+        f"expected answers within {limit_ms:g} ms, {len(slow)} took longer "
+        f"({'; '.join(details)})"
+    )

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from mockams.broadcasts import is_valid_stream_id
 from mockams.errors import ConfigError, MockAMSError, did_you_mean
 from mockams.lifecycle import parse_rendition
 from mockams.payloads import ACTIONS
@@ -91,6 +92,9 @@ _REQUIRED = {
     "stall": ("stream",),
     "configure": (),
 }
+# What AMS trims off a stream id before it checks it: what Java's String.trim()
+# strips, every character up to the space.
+_TRIMMED = "".join(map(chr, range(0x21)))
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _PUBLISH_TYPES = ("RTMP", "WebRTC", "SRT", "Pull")
 
@@ -266,6 +270,19 @@ class _Reader:
 
         return str(value)
 
+    def stream_id(self, node: yaml.Node) -> str:
+        """A declared stream id, trimmed as AMS's create trims it; one AMS accepts."""
+        written = self.text(node, "stream id")
+        stream_id = written.strip(_TRIMMED)
+        if not stream_id or not is_valid_stream_id(stream_id):
+            raise self.fail(
+                f"stream id {written!r} is not one AMS accepts: letters, digits, "
+                "'-', '_' and '.' only",
+                node,
+            )
+
+        return stream_id
+
     def read(self) -> Scenario:
         if self.root is None:
             raise self.fail("the file is empty")
@@ -339,7 +356,7 @@ class _Reader:
         streams = []
         for item in node.value:
             if isinstance(item, yaml.ScalarNode):
-                streams.append(StreamSpec(self.text(item, "stream id")))
+                streams.append(StreamSpec(self.stream_id(item)))
                 continue
             found = self.mapping(item, "a stream")
             self.check_keys(found, _STREAM_FIELDS, "a stream")
@@ -363,7 +380,7 @@ class _Reader:
                 raise self.fail("record must be true or false", found["record"])
             streams.append(
                 StreamSpec(
-                    id=self.text(found["id"], "stream id"),
+                    id=self.stream_id(found["id"]),
                     name=self.text(found["name"], "name") if "name" in found else None,
                     category=(
                         self.text(found["category"], "category")
@@ -378,7 +395,7 @@ class _Reader:
                     ),
                     max_idle_time=idle,
                     main_track=(
-                        self.text(found["main_track"], "main_track")
+                        self.text(found["main_track"], "main_track").strip(_TRIMMED)
                         if "main_track" in found
                         else None
                     ),
@@ -450,7 +467,7 @@ class _Reader:
 
         stream = args.pop("stream", None)
         if stream is not None:
-            stream = str(stream)
+            stream = str(stream).strip(_TRIMMED)  # as declared, trimmed
             if stream not in declared:
                 hint = did_you_mean(stream, declared)
                 raise located(

@@ -246,7 +246,8 @@ class Scheduler:
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._closed = False
-        self._running = False
+        # When the running task was due; None while none runs.
+        self._running_due: float | None = None
         self._thread = threading.Thread(
             target=self._run, name="mockams-timer", daemon=True
         )
@@ -256,7 +257,9 @@ class Scheduler:
         with self._changed:
             due = time.monotonic() + delay_s
             heapq.heappush(self._queue, (due, next(self._order), action))
-            self._changed.notify()
+            # All: a notify() could wake a wait_due() or wait_empty() caller
+            # instead of the timer thread, which would then miss an earlier task.
+            self._changed.notify_all()
 
     def cancel_all(self) -> int:
         with self._changed:
@@ -269,9 +272,27 @@ class Scheduler:
         """Block until no task waits and none runs, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self._queue or self._running:
+            while self._queue or self._running_due is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def wait_due(self, deadline: float, timeout: float) -> bool:
+        """Block until every task due by ``deadline`` has run, or ``timeout`` passes.
+
+        ``deadline`` is a :func:`time.monotonic` reading; tasks due later, and
+        those the due ones schedule for later, are not waited for. A task due
+        now may not have started yet: the timer thread can be busy or wake late.
+        """
+        give_up = time.monotonic() + timeout
+        with self._changed:
+            while (self._queue and self._queue[0][0] <= deadline) or (
+                self._running_due is not None and self._running_due <= deadline
+            ):
+                remaining = give_up - time.monotonic()
+                if remaining <= 0 or self._closed:
                     return False
                 self._changed.wait(remaining)
             return True
@@ -283,7 +304,7 @@ class Scheduler:
     def close(self) -> None:
         with self._changed:
             self._closed = True
-            self._changed.notify()
+            self._changed.notify_all()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
@@ -296,8 +317,8 @@ class Scheduler:
                     self._changed.wait(wait)
                 if self._closed:
                     return
-                _, _, action = heapq.heappop(self._queue)
-                self._running = True
+                due, _, action = heapq.heappop(self._queue)
+                self._running_due = due
             try:
                 action()
             except Exception as error:  # a timer must survive whatever one task does
@@ -305,7 +326,7 @@ class Scheduler:
                 self._report(error)
             finally:
                 with self._changed:
-                    self._running = False
+                    self._running_due = None
                     self._changed.notify_all()
 
     def _report(self, error: BaseException) -> None:

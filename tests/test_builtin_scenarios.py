@@ -543,6 +543,24 @@ def test_every_schema_in_the_schema_has_a_description(
 
 
 @pytest.mark.parametrize(
+    "stream_id",
+    [
+        pytest.param("s1", id="plain"),
+        pytest.param(" s1\t", id="trimmed"),
+        pytest.param("a.b_c-9", id="every-kind-of-character"),
+    ],
+)
+def test_schema_takes_the_stream_ids_the_parser_takes(
+    validator: jsonschema.Draft202012Validator, stream_id: str
+) -> None:
+    for stream in (stream_id, {"id": stream_id}):
+        document = {"streams": [stream], "steps": [{"wait": 0}]}
+
+        parse_scenario(yaml.safe_dump(document), "fine.yaml")
+        assert validator.is_valid(document)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         pytest.param("streams: [s1]\n", id="no-steps"),
@@ -573,6 +591,13 @@ def test_every_schema_in_the_schema_has_a_description(
             "settings: {content_type: xml}\nstreams: [s1]\nsteps: [{publish: s1}]\n",
             id="bad-content-type",
         ),
+        pytest.param(
+            'streams: [ok1, "bad id!"]\nsteps: [{publish: ok1}]\n', id="bad-stream-id"
+        ),
+        pytest.param(
+            "streams: [{id: a/b}]\nsteps: [{create: a/b}]\n", id="bad-id-in-a-mapping"
+        ),
+        pytest.param('streams: [""]\nsteps: [{wait: 0}]\n', id="empty-stream-id"),
     ],
 )
 def test_schema_refuses_what_the_parser_refuses(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import re
 import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from mockams.cli import main
+from mockams.cli_replay import _Progress
 from mockams.receiver import RecordingReceiver
 from mockams.scenario import builtin_names, load_scenario
 
@@ -77,6 +83,44 @@ def output_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+class FakeTerminal(io.StringIO):
+    """What a terminal is sent, kept as text."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def rendered(text: str) -> list[str]:
+    """The lines a terminal shows for ``text``: ``\\r`` and erase-line applied."""
+    lines = []
+    for sent in text.split("\n"):
+        line, column = "", 0
+        for part in re.split("(\r|\x1b\\[K)", sent):
+            if part == "\r":
+                column = 0
+            elif part == "\x1b[K":
+                line = line[:column]
+            else:
+                line = line[:column] + part + line[column + len(part) :]
+                column += len(part)
+        lines.append(line)
+
+    return lines
+
+
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader goes away after ``lines`` lines, as ``| head`` does."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def write(self, text: str) -> int:
+        if self.getvalue().count("\n") >= self.lines:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+        return super().write(text)
+
+
 # Replaying at a receiver
 
 
@@ -87,8 +131,9 @@ def test_a_builtin_scenario_against_a_receiver_passes_and_prints_the_table(
 
     output = capsys.readouterr()
     assert code == 0
+    assert output.out.startswith("action ")
     lines = output.out.splitlines()
-    assert lines[1].split() == HEADER
+    assert lines[0].split() == HEADER
     assert lines[-1].startswith("mockams replay basic-lifecycle: passed in ")
     assert output.err == ""
     assert receiver.received
@@ -193,6 +238,27 @@ def test_verbose_logs_every_delivery_to_stderr(
     )
 
 
+def test_an_excused_delivery_is_counted_on_its_check_line(
+    capsys: pytest.CaptureFixture[str], httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/hooks").respond_with_data("no", status=500)
+    path = tmp_path / "fails-on-purpose.yaml"
+    path.write_text(
+        "streams: [s1]\nsteps:\n  - publish: s1\n"
+        "  - expect: {action: liveStreamStarted, status: 500}\n",
+        "utf-8",
+    )
+
+    code = main(["replay", str(path), "--target", httpserver.url_for("/hooks")])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert "ok    step 2: expect liveStreamStarted" in lines
+    assert "ok    liveStreamStarted deliveries answered 200 (1 excused by step 2)" in (
+        lines
+    )
+
+
 # The embedded receiver
 
 
@@ -222,6 +288,126 @@ def test_without_a_target_the_hooks_received_are_printed_in_order(
         assert " streamName=Demo " in line
         assert "action=" not in line
     assert lines[-1].startswith("mockams replay two-sessions: passed")
+
+
+def test_on_a_terminal_the_hooks_printed_start_on_lines_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    scenario_file: Path,
+) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    code = main(["replay", str(scenario_file)])
+
+    screen = rendered(terminal.getvalue())
+    assert code == 0
+    assert "steps" in terminal.getvalue()  # the progress was shown
+    hooks = [line for line in screen if " POST " in line]
+    assert [line.split()[0] for line in hooks] == ["#1", "#2", "#3", "#4"]
+    assert [line for line in screen if "steps, " in line] == []
+    assert screen[-1] == ""
+    assert screen[-2].startswith("mockams replay two-sessions: passed")
+
+
+def test_progress_is_redrawn_at_most_ten_times_a_second() -> None:
+    terminal = FakeTerminal()
+    now = 0.0
+    progress = _Progress(terminal, clock=lambda: now)
+
+    for step in range(1000):
+        progress(f"{step}/1001 steps")
+    now = 0.1
+    progress("1001/1001 steps")
+    progress.clear()
+
+    drawn = re.findall("\r([^\r\x1b]+)\x1b\\[K", terminal.getvalue())
+    assert drawn[0] == "0/1001 steps"
+    assert drawn[-1] == "1001/1001 steps"
+    assert len(drawn) <= 3  # at most one more, late, for the updates held back
+    assert terminal.getvalue().endswith("\r\x1b[K")
+
+
+def test_progress_put_aside_for_a_line_comes_back_after_it() -> None:
+    terminal = FakeTerminal()
+    now = 0.0
+    progress = _Progress(terminal, clock=lambda: now)
+    progress("1/2 steps")
+
+    now = 1.0
+    with progress.aside():
+        terminal.write("#1 a hook\n")
+    progress.clear()
+
+    assert terminal.getvalue() == (
+        "\r1/2 steps\x1b[K\r\x1b[K#1 a hook\n\r1/2 steps\x1b[K\r\x1b[K"
+    )
+
+
+# A reader that goes away
+
+
+def test_a_dry_run_into_a_closed_pipe_exits_141_quietly(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    scenario_file: Path,
+) -> None:
+    stdout = ClosedPipe(lines=1)
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    code = main(["replay", str(scenario_file), "--dry-run"])
+
+    assert code == 141
+    assert stdout.getvalue().startswith("#1 liveStreamStarted stream1 ")
+    assert capsys.readouterr().err == ""
+
+
+def test_the_embedded_receiver_stops_printing_into_a_closed_pipe(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    scenario_file: Path,
+    tmp_path: Path,
+) -> None:
+    stdout = ClosedPipe(lines=2)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    report_path = tmp_path / "out.json"
+
+    code = main(["replay", str(scenario_file), "--report", str(report_path)])
+
+    assert code == 141
+    assert stdout.getvalue().splitlines()[1].startswith("#1 POST ")
+    assert capsys.readouterr().err == ""
+    assert len(json.loads(report_path.read_text("utf-8"))["deliveries"]) == 4
+
+
+def test_scenarios_into_a_closed_pipe_exits_141_quietly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", ClosedPipe(lines=1))
+
+    assert main(["scenarios"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_replay_piped_into_head_ends_without_a_traceback() -> None:
+    command = [sys.executable, "-m", "mockams.cli", "replay", "unicode-long-names"]
+    # Some 300 kB: far more than a pipe holds, so writing outlives the reader.
+    command += ["--dry-run", "--streams", "20"]
+
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read()
+        code = process.wait(timeout=60)
+
+    assert first.startswith(b"#1 liveStreamStarted unicode1-01 ")
+    assert err == b""
+    assert code == 141
 
 
 # Dry run
@@ -360,6 +546,12 @@ def test_an_unreachable_target_exits_1_with_a_note_and_no_traceback(
         pytest.param("--speed", "-1", "'-1' is not 0 or a positive number", id="speed"),
         pytest.param("--speed", "fast", "'fast' is not a number", id="speed-word"),
         pytest.param("--speed", "inf", "'inf' is not 0 or a positive number", id="inf"),
+        pytest.param(
+            "--speed",
+            "1e-300",
+            "'1e-300' is too slow: 0 for no waiting, or 0.001 or more",
+            id="too-slow",
+        ),
         pytest.param("--streams", "0", "'0' is below 1", id="streams"),
         pytest.param("--concurrency", "0", "'0' is below 1", id="concurrency"),
         pytest.param("--seed", "x", "invalid int value: 'x'", id="seed"),
@@ -459,22 +651,42 @@ def test_reports_are_written_for_a_failed_run_too(
     assert suite.get("failures") == "2"
 
 
-def test_a_report_that_cannot_be_written_exits_2(
+def test_report_folders_that_do_not_exist_are_created(
     capsys: pytest.CaptureFixture[str],
     receiver: RecordingReceiver,
     scenario_file: Path,
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "no-such-folder" / "out.json"
+    report_path = tmp_path / "reports" / "json" / "out.json"
+    junit_path = tmp_path / "reports" / "out.xml"
     argv = ["replay", str(scenario_file), "--target", receiver.url]
 
-    code = main([*argv, "--report", str(path)])
+    code = main([*argv, "--report", str(report_path), "--junit", str(junit_path)])
+
+    assert code == 0
+    assert capsys.readouterr().err == ""
+    assert json.loads(report_path.read_text("utf-8"))["passed"] is True
+    assert ET.parse(junit_path).getroot().tag == "testsuites"
+
+
+@pytest.mark.parametrize("option", ["--report", "--junit"])
+def test_a_report_that_cannot_be_written_exits_2(
+    capsys: pytest.CaptureFixture[str],
+    receiver: RecordingReceiver,
+    scenario_file: Path,
+    tmp_path: Path,
+    option: str,
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder", "utf-8")
+    path = a_file / "out.json"
+    argv = ["replay", str(scenario_file), "--target", receiver.url]
+
+    code = main([*argv, option, str(path)])
 
     err = capsys.readouterr().err
     assert code == 2
-    assert err == (
-        f"mockams replay: error: cannot write {path}: No such file or directory\n"
-    )
+    assert err == f"mockams replay: error: cannot write {path}: Not a directory\n"
 
 
 # Listing the built-ins

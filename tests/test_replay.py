@@ -15,7 +15,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -28,13 +28,16 @@ from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
 from mockams import replay as replay_module
+from mockams import server as server_module
 from mockams.payloads import ACTIONS
 from mockams.receiver import ReceivedHook, RecordingReceiver
 from mockams.replay import ReplayOptions, replay
-from mockams.report import RunReport
-from mockams.scenario import Scenario, parse_scenario
+from mockams.report import RunReport, all_failed_note
+from mockams.scenario import Scenario, load_scenario, parse_scenario
+from mockams.sender import Delivery, Scheduler
 from mockams.server import MockAMS
 from mockams.settings import AmsVersion
+from mockams.wire import decode_body
 
 pytestmark = pytest.mark.network
 
@@ -178,6 +181,91 @@ def test_a_faster_speed_divides_the_waits(receiver: RecordingReceiver) -> None:
     assert report.passed
 
 
+class LateScheduler(Scheduler):
+    """A timer that runs nothing until someone waits for it: a busy timer thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.waited_for = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def call_later(self, delay_s: float, action: Callable[[], None]) -> None:
+        def late() -> None:
+            self.waited_for.wait(JOIN_S)
+            action()
+
+        super().call_later(delay_s, late)
+
+    def wait_due(self, deadline: float, timeout: float) -> bool:
+        self.waited_for.set()
+        return super().wait_due(deadline, timeout)
+
+    def wait_empty(self, timeout: float) -> bool:
+        self.waited_for.set()
+        return super().wait_empty(timeout)
+
+
+def test_an_idle_timer_due_as_a_wait_ends_is_counted_by_the_next_expect(
+    receiver: RecordingReceiver,
+) -> None:
+    with mock.patch.object(server_module, "Scheduler", LateScheduler):
+        report = replay_in_thread(
+            load_scenario("idle-timeout"),
+            ReplayOptions(target=receiver.url, speed=1000),
+        )
+
+    assert check(report, "step 6: expect idleTimeIsExpired stream1") == (True, "")
+    assert report.passed
+
+
+def test_wait_due_returns_once_the_task_due_by_then_has_run() -> None:
+    scheduler = Scheduler()
+    started, go_on = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def task() -> None:
+        started.set()
+        go_on.wait(JOIN_S)
+        ran.append("task")
+
+    scheduler.call_later(0, task)
+    assert started.wait(JOIN_S)
+    seen: queue.Queue[tuple[bool, list[str]]] = queue.Queue()
+    waiter = threading.Thread(
+        target=lambda: seen.put(
+            (scheduler.wait_due(time.monotonic(), JOIN_S), list(ran))
+        )
+    )
+    waiter.start()
+    go_on.set()
+
+    assert seen.get(timeout=JOIN_S) == (True, ["task"])
+    waiter.join(JOIN_S)
+    scheduler.close()
+
+
+def test_wait_due_does_not_wait_for_a_task_due_later() -> None:
+    scheduler = Scheduler()
+    ran: list[str] = []
+    scheduler.call_later(0, lambda: ran.append("now"))
+    scheduler.call_later(3600, lambda: ran.append("in an hour"))
+
+    assert scheduler.wait_due(time.monotonic(), JOIN_S)
+    assert ran == ["now"]
+    assert len(scheduler) == 1
+    scheduler.close()
+
+
+def test_wait_due_says_so_when_it_gives_up() -> None:
+    scheduler = Scheduler()
+    go_on = threading.Event()
+    scheduler.call_later(0, lambda: go_on.wait(JOIN_S))
+
+    assert not scheduler.wait_due(time.monotonic(), 0.01)
+    go_on.set()
+    assert scheduler.wait_due(time.monotonic(), JOIN_S)
+    scheduler.close()
+
+
 # Overrides
 
 
@@ -265,6 +353,20 @@ def test_the_current_version_sends_app_and_timestamp(
     for hook in receiver.received:
         assert hook.fields["app"] == "LiveApp"
         assert hook.fields["timestamp"].isdigit()
+
+
+def test_a_stream_id_written_with_spaces_goes_out_trimmed(
+    receiver: RecordingReceiver,
+) -> None:
+    text = (
+        'streams: [" s1 "]\nsteps:\n  - create: " s1 "\n  - publish: s1\n'
+        "  - expect: {action: liveStreamStarted, stream: s1, count: 1}\n"
+    )
+
+    report = replay_at(receiver.url, text)
+
+    assert report.passed
+    assert [hook.fields["id"] for hook in receiver.received] == ["s1"]
 
 
 # Many streams
@@ -490,6 +592,20 @@ def test_max_latency_fails_against_a_slow_receiver(answerer: QuickHTTPServer) ->
     assert check(report, "liveStreamStarted deliveries answered 200") == (True, "")
 
 
+def test_max_latency_says_no_answer_when_nothing_answered(closed_url: str) -> None:
+    text = (
+        "streams: [s1]\nsteps:\n  - publish: s1\n"
+        "  - expect: {action: liveStreamStarted, max_latency: 1s}\n"
+    )
+
+    report = replay_at(closed_url, text)
+
+    assert check(report, "step 2: expect liveStreamStarted") == (
+        False,
+        "expected answers within 1000 ms, 1 took longer (no answer)",
+    )
+
+
 # Whether a run passed
 
 
@@ -518,7 +634,75 @@ def test_an_expected_failure_status_excuses_those_deliveries(
     report = replay_at(answerer.url_for(HOOK_PATH), text)
 
     assert report.passed
-    assert check(report, "liveStreamStarted deliveries answered 200")[0]
+    assert check(report, "liveStreamStarted deliveries answered 200") == (
+        True,
+        "1 excused by step 2",
+    )
+
+
+def test_an_expected_failure_on_one_stream_excuses_only_that_stream(
+    answerer: QuickHTTPServer,
+) -> None:
+    answerer.expect_request(HOOK_PATH).respond_with_data("no", status=500)
+    text = (
+        "streams: [s1, s2]\nsteps:\n  - publish: s1\n  - publish: s2\n"
+        "  - expect: {stream: s1, status: 500}\n"
+    )
+
+    report = replay_at(answerer.url_for(HOOK_PATH), text)
+
+    assert check(report, "step 3: expect s1") == (True, "")
+    assert check(report, "liveStreamStarted deliveries answered 200") == (
+        False,
+        "1 deliveries did not get a 200; first: attempt 1 for s2 got 500 "
+        "(1 excused by step 3)",
+    )
+    assert not report.passed
+
+
+def test_an_expected_failure_does_not_excuse_later_deliveries(
+    answerer: QuickHTTPServer,
+) -> None:
+    answerer.expect_request(HOOK_PATH).respond_with_data("no", status=500)
+    text = (
+        "streams: [s1]\nsteps:\n  - publish: s1\n"
+        "  - expect: {action: liveStreamStarted, status: 500}\n"
+        "  - unpublish: s1\n  - publish: s1\n"
+    )
+
+    report = replay_at(answerer.url_for(HOOK_PATH), text)
+
+    assert check(report, "liveStreamStarted deliveries answered 200") == (
+        False,
+        "1 deliveries did not get a 200; first: attempt 1 for s1 got 500 "
+        "(1 excused by step 2)",
+    )
+    assert not check(report, "liveStreamEnded deliveries answered 200")[0]
+
+
+def test_the_answered_200_check_names_every_step_that_excused(
+    answerer: QuickHTTPServer,
+) -> None:
+    answerer.expect_request(HOOK_PATH).respond_with_data("no", status=500)
+    text = (
+        "settings: {retry_count: 1, retry_delay: 0}\n"
+        "streams: [s1]\nsteps:\n  - publish: s1\n"
+        "  - expect: {action: liveStreamStarted, status: 500, count: 2}\n"
+        "  - unpublish: s1\n  - publish: s1\n"
+        "  - expect: {stream: s1, status: 500}\n"
+    )
+
+    report = replay_at(answerer.url_for(HOOK_PATH), text)
+
+    assert check(report, "liveStreamStarted deliveries answered 200") == (
+        True,
+        "4 excused by steps 2, 5",
+    )
+    assert check(report, "liveStreamEnded deliveries answered 200") == (
+        True,
+        "2 excused by step 5",
+    )
+    assert report.passed
 
 
 def test_an_expected_failure_excuses_only_its_own_action(
@@ -566,6 +750,82 @@ def test_an_unreachable_target_gives_failed_deliveries_and_a_note(
     ]
     assert not report.passed
     assert [summary.failed for summary in report.summaries] == [2, 2, 2]
+
+
+TARGET = "http://127.0.0.1:8000/hooks"
+
+
+def failed_with(error: str, status: int | None = None) -> Delivery:
+    """An attempt that got ``error`` (or ``status``) from the target."""
+    return Delivery(
+        id=1,
+        event_id=1,
+        app="LiveApp",
+        action="liveStreamStarted",
+        stream_id="s1",
+        url=TARGET,
+        content_type="application/x-www-form-urlencoded",
+        body="",
+        attempt=1,
+        status=status,
+        error=error or None,
+        elapsed_ms=2000.0,
+        ttfb_ms=None,
+        connect_ms=None,
+        sent_at=0.0,
+        finished_at=2.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("errors", "note"),
+    [
+        pytest.param(
+            ["connection refused"] * 2,
+            f"every delivery to {TARGET} failed with 'connection refused': "
+            "is the receiver running there?",
+            id="refused",
+        ),
+        pytest.param(
+            ["cannot connect: Network is unreachable"],
+            f"every delivery to {TARGET} failed with 'cannot connect: Network is "
+            "unreachable': is the receiver running there?",
+            id="cannot-connect",
+        ),
+        pytest.param(
+            ["read timed out after 2000 ms"] * 3,
+            f"every delivery to {TARGET} failed with 'read timed out after 2000 ms': "
+            "the receiver did not answer within the 2 s AMS waits",
+            id="read-timeout",
+        ),
+        pytest.param(
+            ["connect timed out"],
+            f"every delivery to {TARGET} failed with 'connect timed out': "
+            "the receiver did not answer within the 2 s AMS waits",
+            id="connect-timeout",
+        ),
+        pytest.param(
+            ["connection reset by the receiver"],
+            f"every delivery to {TARGET} failed with 'connection reset by the "
+            "receiver'",
+            id="reset",
+        ),
+        pytest.param(["connection refused", "read timed out"], "", id="mixed"),
+        pytest.param([], "", id="none"),
+    ],
+)
+def test_a_note_tells_why_every_delivery_failed_only_when_it_knows(
+    errors: list[str], note: str
+) -> None:
+    deliveries = [failed_with(error) for error in errors]
+
+    assert all_failed_note(TARGET, deliveries) == note
+
+
+def test_no_note_when_some_delivery_got_an_answer() -> None:
+    deliveries = [failed_with("connection refused"), failed_with("", status=500)]
+
+    assert all_failed_note(TARGET, deliveries) == ""
 
 
 # Reports
@@ -755,7 +1015,37 @@ def test_progress_is_told_after_every_step(receiver: RecordingReceiver) -> None:
     assert [line.split(" steps")[0] for line in told] == ["1/3", "2/3", "3/3"]
 
 
+def progress_counts(line: str) -> tuple[int, int]:
+    """The steps done and the deliveries made, as a progress line tells them."""
+    match = re.fullmatch(r"(\d+)/\d+ steps, (\d+) deliveries", line)
+    assert match is not None, line
+
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_progress_never_goes_back_with_copies_at_once(
+    receiver: RecordingReceiver,
+) -> None:
+    told: list[str] = []
+
+    replay_at(receiver.url, LIFECYCLE, streams=8, concurrency=4, progress=told.append)
+
+    steps, deliveries = zip(*map(progress_counts, told), strict=True)
+    assert list(steps) == list(range(1, 25))
+    assert list(deliveries) == sorted(deliveries)
+    assert told[-1] == "24/24 steps, 24 deliveries"
+
+
 # Any valid scenario
+
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+WORDS = st.text("abcxyz-_ 0189", min_size=1, max_size=6)
+# Any action, the ones a stream's life sends more often than the others.
+LIKELY_ACTIONS = st.one_of(
+    st.sampled_from(["liveStreamStarted", "liveStreamEnded", "vodReady"]),
+    st.sampled_from(sorted(ACTIONS)),
+)
 
 
 @st.composite
@@ -764,6 +1054,7 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     stream_ids = [f"s{index}" for index in range(1, draw(st.integers(1, 3)) + 1)]
     created: set[str] = set()
     live: set[str] = set()
+    stalled: set[str] = set()
     steps: list[dict[str, Any]] = []
     any_action = st.sampled_from(sorted(ACTIONS))
     for _ in range(draw(st.integers(1, 10))):
@@ -771,10 +1062,12 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         kinds = ["fire", "duplicate", "reorder", "wait", "expect"]
         if stream not in created and stream not in live:
             kinds.append("create")
-        if stream not in live:
-            kinds.append("publish")
-        else:
-            kinds += ["unpublish", "status"]
+        if stream not in live or stream in stalled:
+            kinds += ["publish"] * 3  # most hooks follow a publish
+        if stream in live:
+            kinds += ["unpublish"] * 2
+        if stream in live and stream not in stalled:
+            kinds += ["status", "stall"]
         if stream in created or stream in live:
             kinds.append("delete")
         kind = draw(st.sampled_from(kinds))
@@ -783,40 +1076,87 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             steps.append({"create": stream})
         elif kind == "publish":
             live.add(stream)
-            steps.append({"publish": stream})
+            stalled.discard(stream)
+            publish: dict[str, Any] = {"stream": stream}
+            if draw(st.booleans()):
+                publish["params"] = draw(st.dictionaries(WORDS, WORDS, max_size=2))
+                publish["publish_type"] = draw(st.sampled_from(["RTMP", "WebRTC"]))
+            steps.append({"publish": publish})
         elif kind == "unpublish":
             live.discard(stream)
-            record = draw(st.booleans())
-            steps.append({"unpublish": {"stream": stream, "record": record}})
+            stalled.discard(stream)
+            unpublish = {"stream": stream, "record": draw(st.booleans())}
+            if draw(st.booleans()):
+                unpublish["renditions"] = draw(
+                    st.lists(st.sampled_from(["720p2500kbps", 480]), max_size=2)
+                )
+            steps.append({"unpublish": unpublish})
         elif kind == "delete":
             created.discard(stream)
             live.discard(stream)
+            stalled.discard(stream)
             steps.append({"delete": stream})
         elif kind == "status":
-            steps.append({"status": {"stream": stream, "count": 2, "every": 0}})
+            status = {"stream": stream, "count": 2, "every": 0}
+            if draw(st.booleans()):
+                status["stats"] = {"width": draw(st.integers(0, 4096))}
+            steps.append({"status": status})
+        elif kind == "stall":
+            stalled.add(stream)
+            steps.append({"stall": {"stream": stream, "silent_for": "30s"}})
         elif kind == "fire":
-            steps.append({"fire": {"action": draw(any_action), "stream": stream}})
+            fire: dict[str, Any] = {"action": draw(any_action), "stream": stream}
+            if draw(st.booleans()):
+                fire["fields"] = {"category": draw(NAMES)}
+                fire["params"] = draw(st.dictionaries(WORDS, NAMES, max_size=2))
+            steps.append({"fire": fire})
         elif kind == "duplicate":
-            steps.append({"duplicate": {"stream": stream, "action": draw(any_action)}})
+            action = draw(LIKELY_ACTIONS)
+            steps.append({"duplicate": {"stream": stream, "action": action}})
         elif kind == "reorder":
             first, then = draw(
-                st.lists(any_action, min_size=2, max_size=2, unique=True)
+                st.lists(LIKELY_ACTIONS, min_size=2, max_size=2, unique=True)
             )
             steps.append({"reorder": {"stream": stream, "first": first, "then": then}})
         elif kind == "wait":
             steps.append({"wait": 0})
         else:
-            expect: dict[str, Any] = {"action": draw(any_action)}
+            expect: dict[str, Any] = {"action": draw(LIKELY_ACTIONS)}
             if draw(st.booleans()):
                 expect["count"] = draw(st.integers(0, 2))
+            if draw(st.booleans()):
+                expect["status"] = draw(st.sampled_from([200, 500]))
             steps.append({"expect": expect})
 
     return {
         "name": "generated",
-        "settings": {"content_type": draw(st.sampled_from(["form", "json"]))},
-        "streams": [{"id": item, "name": f"Name {item}"} for item in stream_ids],
+        "settings": {
+            "content_type": draw(st.sampled_from(["form", "json"])),
+            "retry_count": draw(st.integers(0, 2)),
+            "retry_delay": 0,
+        },
+        "streams": [
+            {
+                "id": item,
+                "name": draw(NAMES),
+                "max_idle_time": draw(st.sampled_from([0, 0, 1])),
+            }
+            for item in stream_ids
+        ],
         "steps": steps,
     }
+
+
+def answering_500_to(failing: frozenset[str]) -> Callable[[Request], Response]:
+    """A receiver's answer: 500 to a hook of an action in ``failing``, else 200."""
+
+    def answer(request: Request) -> Response:
+        _, fields = decode_body(request.get_data(), request.mimetype)
+        if fields.get("action") in failing:
+            return Response("failing on purpose", status=500)
+        return Response("ok")
+
+    return answer
 
 
 class KeptMockAMS(MockAMS):
@@ -830,34 +1170,59 @@ class KeptMockAMS(MockAMS):
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(valid_scenarios(), st.integers(1, 2))
+@given(
+    valid_scenarios(),
+    st.integers(1, 2),
+    st.frozensets(LIKELY_ACTIONS, min_size=1, max_size=3),
+)
 def test_any_valid_scenario_replays_and_reports_every_attempt(
-    receiver: RecordingReceiver, scenario_dict: dict[str, Any], copies: int
+    answerer: QuickHTTPServer,
+    scenario_dict: dict[str, Any],
+    copies: int,
+    failing: frozenset[str],
 ) -> None:
     scenario = parse_scenario(yaml.safe_dump(scenario_dict, sort_keys=False))
-    receiver.received.clear()
+    answerer.clear()
+    answerer.expect_request(HOOK_PATH).respond_with_handler(answering_500_to(failing))
     KeptMockAMS.made.clear()
 
     with mock.patch.object(replay_module, "MockAMS", KeptMockAMS):
         report = replay(
             scenario,
-            ReplayOptions(target=receiver.url, streams=copies, concurrency=copies),
+            ReplayOptions(
+                target=answerer.url_for(HOOK_PATH), streams=copies, concurrency=copies
+            ),
         )
 
     [ams] = KeptMockAMS.made
+    assert not ams.sender.errors
+    assert not [item for item in report.checks if item.error]
     recorded = {item.id for item in ams.log.select()}
     reported = [item["id"] for item in report.to_json()["deliveries"]]
     assert sorted(reported) == sorted(recorded)
     assert len(set(reported)) == len(reported)
-    answered = [item for item in report.deliveries if item.status is not None]
-    assert len(receiver.received) == len(answered)
-    assert all(item.status == 200 for item in report.deliveries)
-    assert Counter(hook.body for hook in receiver.received) == Counter(
-        item.body for item in report.deliveries
-    )
-    assert not ams.sender.errors
-    assert not [item for item in report.checks if item.error]
+    received = [request.get_data() for request, _ in answerer.log]
+    assert Counter(received) == Counter(item.raw for item in report.deliveries)
+    retries = scenario_dict["settings"]["retry_count"]
+    attempts: dict[int, list[Delivery]] = {}
+    for item in report.deliveries:
+        attempts.setdefault(item.event_id, []).append(item)
+    for tries in attempts.values():
+        action = tries[0].action
+        sends = sum(item.attempt == 1 for item in tries)  # two if duplicated
+        each = 1 + retries if action in failing else 1
+        assert sorted(item.attempt for item in tries) == sorted(
+            list(range(1, each + 1)) * sends
+        )
+        assert {item.status for item in tries} == {500 if action in failing else 200}
+        assert [item.retry_scheduled for item in tries].count(False) == sends
+    figures = {item["action"]: item for item in report.to_json()["actions"]}
+    for action, tries in Counter(item.action for item in report.deliveries).items():
+        assert figures[action]["sent"] == tries
+        assert figures[action]["retries"] == sum(
+            item.attempt > 1 for item in report.deliveries if item.action == action
+        )

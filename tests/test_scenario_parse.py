@@ -337,6 +337,45 @@ def test_a_stream_declared_twice_is_refused() -> None:
     assert "stream 's1' is declared twice" in message
 
 
+@pytest.mark.parametrize(
+    ("streams", "line", "written"),
+    [
+        pytest.param('[ok1, "bad id!"]', 1, "bad id!", id="space-inside"),
+        pytest.param("\n  - ok1\n  - {id: a/b}", 3, "a/b", id="slash-in-a-mapping"),
+        pytest.param("\n  - ok1\n  - stré", 3, "stré", id="not-ascii"),
+        pytest.param('[""]', 1, "", id="empty"),
+        pytest.param('["  "]', 1, "  ", id="only-spaces"),
+    ],
+)
+def test_a_stream_id_ams_refuses_is_refused_with_its_line(
+    streams: str, line: int, written: str
+) -> None:
+    message = refusal(f"streams: {streams}\nsteps:\n  - wait: 0\n")
+
+    assert message == (
+        f"{SOURCE}, line {line}: stream id {written!r} is not one AMS accepts: "
+        "letters, digits, '-', '_' and '.' only"
+    )
+
+
+def test_a_stream_id_is_trimmed_as_ams_trims_it_on_create() -> None:
+    scenario = parse_scenario(
+        'streams: [" s1\\t", {id: "s2 ", main_track: " s1"}]\nsteps:\n'
+        '  - create: " s1 "\n  - publish: s2\n',
+        SOURCE,
+    )
+
+    assert [item.id for item in scenario.streams] == ["s1", "s2"]
+    assert scenario.streams[1].main_track == "s1"
+    assert [step.stream for step in scenario.steps] == ["s1", "s2"]
+
+
+def test_two_ids_that_trim_to_one_are_declared_twice() -> None:
+    message = refusal('streams: [s1, " s1"]\nsteps:\n  - wait: 0\n')
+
+    assert "stream 's1' is declared twice" in message
+
+
 def test_a_stream_without_an_id_is_refused() -> None:
     message = refusal("streams:\n  - {name: Demo}\nsteps:\n  - wait: 0\n")
 
